@@ -1,0 +1,71 @@
+# The two commands: `make demo` and `make test`. Everything else is what they build on.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: setup demo serve test test-sqlite test-services worker bench vendor translations \
+        extract-messages browser-deps db-upgrade clean
+
+setup: $(VENV)/.installed vendor translations
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Bootstrap and htmx from npm, copied into the ignored portal/static/vendor/.
+vendor: portal/static/vendor/.copied
+
+portal/static/vendor/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p portal/static/vendor/bootstrap portal/static/vendor/htmx
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/css/bootstrap.min.css.map \
+	   node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map \
+	   portal/static/vendor/bootstrap/
+	cp node_modules/htmx.org/dist/htmx.min.js portal/static/vendor/htmx/
+	touch $@
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy --statistics -d portal/translations
+
+# Maintainers: refresh the catalogues after changing user-facing strings.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
+
+db-upgrade: setup
+	$(FLASK) db upgrade
+
+# Set everything up, seed the realistic demo (idempotent), and serve it.
+demo: db-upgrade
+	$(FLASK) demo seed
+	@echo ""
+	@echo "  Portal: http://$(HOST):$(PORT)/   (log in as office-41, password: see README)"
+	@echo ""
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# Debian's Chromium and a Chinese font for the browser tests (never `playwright install`).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wenquanyi; then \
+	  echo "Installing chromium and fonts-wqy-microhei from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
+
+# The whole suite on whatever DATABASE_URL / REDIS_URL the environment gives
+# (none: SQLite and in-process jobs).
+test: setup browser-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Run the worker that executes jobs when REDIS_URL is set.
+worker: setup
+	$(BIN)/python -m jobs.worker
+
+bench: db-upgrade
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules portal/static/vendor instance

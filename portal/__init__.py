@@ -1,0 +1,178 @@
+"""The community education coordination portal: the application factory."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Optional
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.config import Config
+from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def select_locale() -> str:
+    """?lang= (remembered in the session), then the user's preference, then Chinese."""
+    from flask import current_app, has_request_context
+
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI and jobs: PORTAL_LOCALE or the default
+        return current_app.config.get("CLI_LOCALE") or current_app.config["BABEL_DEFAULT_LOCALE"]
+    aliases = {"zh": "zh_Hans_CN", "zh_CN": "zh_Hans_CN", "zh-CN": "zh_Hans_CN", "zh-Hans-CN": "zh_Hans_CN"}
+    asked = request.args.get("lang")
+    if asked:
+        asked = aliases.get(asked, asked)
+        if asked in languages:
+            session["lang"] = asked
+    if session.get("lang") in languages:
+        return session["lang"]
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
+        return current_user.locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False,
+                instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or
+                os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance"))
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_object(Config(app.instance_path))
+    if config:
+        app.config.update(config)
+    logging.basicConfig(level=logging.INFO)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories="translations")
+    limiter.init_app(app)
+
+    _configure_login(app)
+    _register_blueprints(app)
+    _register_errors(app)
+    _register_template_helpers(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _configure_login(app: Flask) -> None:
+    from portal.models import User
+    from portal.models._helpers import utcnow  # noqa: F401
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        try:
+            uid, stamp = user_id.split(":", 1)
+            user = db.session.get(User, int(uid))
+        except (ValueError, TypeError):
+            return None
+        if user is None or str(int(user.password_changed_at.timestamp())) != stamp:
+            return None
+        return user
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.blueprints.api import bp as api_bp
+    from portal.blueprints.auth import bp as auth_bp
+    from portal.blueprints.health import bp as health_bp
+    from portal.blueprints.notifications import bp as notifications_bp
+    from portal.blueprints.workspace import bp as workspace_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(workspace_bp)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _register_errors(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    from portal.blueprints.api import api_error
+
+    messages = {
+        400: lambda: _("The request could not be understood."),
+        401: lambda: _("Please log in."),
+        403: lambda: _("You are not allowed to do this here."),
+        404: lambda: _("There is nothing here, or it is not yours to see."),
+        405: lambda: _("This address does not accept that method."),
+        429: lambda: _("Too many attempts. Please wait a few minutes and try again."),
+        500: lambda: _("Something went wrong on our side. Nothing you sent was saved."),
+    }
+
+    def handler(code: int):
+        def handle(error):
+            if code == 500:
+                db.session.rollback()
+            if _wants_json():
+                return api_error(code, messages[code]())
+            if code == 429 and request.endpoint == "auth.login":
+                from portal.blueprints.auth.forms import LoginForm
+                return render_template("auth/login.html", form=LoginForm(),
+                                       limit_message=messages[429]()), 429
+            return render_template("errors/error.html", code=code, message=messages[code]()), code
+        return handle
+
+    for code in messages:
+        app.register_error_handler(code, handler(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        message = _("The form expired or was not sent from this site. Please reload the page and try again.")
+        return render_template("errors/error.html", code=400, message=message), 400
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from portal import access
+    from portal.formatting import format_date, format_datetime
+    from portal.models import Role
+    from portal.services.notifications import unread_count
+    from portal.tiers import policy_for, tier_label
+    from portal.workspace_urls import workspace_url
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        from flask_babel import get_locale
+
+        unread = 0
+        if current_user.is_authenticated:
+            unread = unread_count(current_user)
+        return {
+            "unread_notifications": unread,
+            "current_locale": str(get_locale()),
+            "access": access,
+            "Permission": access.Permission,
+            "Role": Role,
+            "tier_label": tier_label,
+            "policy_for": policy_for,
+            "workspace_url": workspace_url,
+        }
+
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_request
+    def teardown(exc):
+        g.pop("_memberships", None)

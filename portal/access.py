@@ -1,0 +1,122 @@
+"""The one place that answers "may this user do X at this unit?".
+
+Rules (DOMAIN.md, "The management network"):
+
+* office roles (office_admin, office_staff) act on their unit and everything
+  below it; viewers read the same subtree;
+* liaisons act only within their own unit and their own department;
+* nobody sees a sibling's records: a unit outside every membership's scope
+  answers 404, so its existence is not even confirmed;
+* only office admins manage accounts, and only inside their subtree: nobody
+  can grant a role at a unit above their own scope.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+from flask import abort, g, has_request_context
+from sqlalchemy import false, or_, select
+
+from portal.extensions import db
+from portal.models import Membership, Role, Unit, User
+
+
+class Permission(str, enum.Enum):
+    VIEW = "view"                      # read the unit's workspace
+    MANAGE_ACCOUNTS = "manage_accounts"  # create users, grant memberships
+    ACT = "act"                        # write as the office (convene, issue)
+    ACT_FOR_DEPARTMENT = "act_for_department"  # write for one department
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """The user's memberships, loaded once per request."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    if has_request_context():
+        cache = g.setdefault("_memberships", {})
+        if user.id not in cache:
+            cache[user.id] = list(user.memberships)
+        return cache[user.id]
+    return list(user.memberships)
+
+
+def _office_or_viewer_over(m: Membership, unit: Unit) -> bool:
+    return m.role != Role.LIAISON.value and unit.is_within(m.unit)
+
+
+def can(user: User, permission: Permission, unit: Unit, department: Optional[str] = None) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    for m in memberships_of(user):
+        role = m.role_enum
+        if permission is Permission.VIEW:
+            if _office_or_viewer_over(m, unit) or (role is Role.LIAISON and m.unit_id == unit.id):
+                return True
+        elif permission is Permission.MANAGE_ACCOUNTS:
+            if role is Role.OFFICE_ADMIN and unit.is_within(m.unit):
+                return True
+        elif permission is Permission.ACT:
+            if role.is_office and unit.is_within(m.unit):
+                return True
+        elif permission is Permission.ACT_FOR_DEPARTMENT:
+            if role.is_office and unit.is_within(m.unit):
+                return True
+            if role is Role.LIAISON and m.unit_id == unit.id and m.department_code == department:
+                return True
+    return False
+
+
+def require(user: User, permission: Permission, unit: Unit, department: Optional[str] = None) -> None:
+    """Abort 404 when the unit is not visible at all, 403 when it is but the act is not allowed."""
+    if not can(user, Permission.VIEW, unit):
+        abort(404)
+    if permission is not Permission.VIEW and not can(user, permission, unit, department):
+        abort(403)
+
+
+def can_grant(actor: User, unit: Unit, role: Role) -> bool:
+    """An office admin grants any role at its unit or below; nobody grants above their scope."""
+    return can(actor, Permission.MANAGE_ACCOUNTS, unit)
+
+
+def can_manage_user(actor: User, target: User) -> bool:
+    """The actor administers the target when the target's home unit and every
+    membership lie inside the actor's account-management scope."""
+    if target.id == actor.id:
+        return False
+    units = [m.unit for m in target.memberships]
+    if target.home_unit is not None:
+        units.append(target.home_unit)
+    return bool(units) and all(can(actor, Permission.MANAGE_ACCOUNTS, u) for u in units)
+
+
+def visible_units_clause(user: User, permission: Permission = Permission.VIEW):
+    """A SQL clause on ``Unit`` selecting the units the user may see (or manage)."""
+    clauses = []
+    for m in memberships_of(user):
+        role = m.role_enum
+        if permission is Permission.MANAGE_ACCOUNTS and role is not Role.OFFICE_ADMIN:
+            continue
+        if role is Role.LIAISON:
+            clauses.append(Unit.id == m.unit_id)
+        else:
+            clauses.append(Unit.subtree_clause(m.unit))
+    return or_(*clauses) if clauses else false()
+
+
+def landing_units(user: User) -> list[Unit]:
+    """Distinct units of the user's memberships, top-most first."""
+    seen: dict[int, Unit] = {}
+    for m in memberships_of(user):
+        seen.setdefault(m.unit_id, m.unit)
+    return sorted(seen.values(), key=lambda u: (u.path.count("/"), u.code))
+
+
+def unit_or_404(user: User, code: str, permission: Permission = Permission.VIEW) -> Unit:
+    """Load a unit by code through the access rules (used by the API)."""
+    unit = db.session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        abort(404)
+    require(user, permission, unit)
+    return unit

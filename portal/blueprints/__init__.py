@@ -1,0 +1,1 @@
+"""Blueprints: small packages of a ``bp``, its routes and its forms."""

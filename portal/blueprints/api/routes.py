@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal import access
+from portal.blueprints.api import api_error, bp
+from portal.extensions import db
+from portal.models import Unit, User
+from portal.models._helpers import utcnow
+from portal.ratelimits import login_limits
+from portal.services.audit import record
+from portal.services.tokens import issue_token, revoke_token
+
+
+def _iso(value) -> str:
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+@bp.route("/tokens", methods=["POST"])
+@login_limits
+def create_token():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("username"), str) \
+            or not isinstance(data.get("password"), str):
+        return api_error(400, _("Send JSON with “username” and “password”."))
+    user = User.by_username(data["username"].strip())
+    if user is None or not user.check_password(data["password"]) or not user.active:
+        record("user.login_failed", None, by=None, object_type="users", username=data["username"][:64],
+               address=request.remote_addr, via="api")
+        db.session.commit()
+        return api_error(401, _("Wrong user name or password, or the account is deactivated."))
+    clear, row = issue_token(user)
+    db.session.commit()
+    return jsonify({"token": clear, "expires_at": _iso(row.expires_at)}), 201
+
+
+@bp.route("/tokens/current", methods=["DELETE"])
+def revoke_current_token():
+    revoke_token(g.api_token, by=g.api_user)
+    db.session.commit()
+    return "", 204
+
+
+@bp.route("/me")
+def me():
+    user: User = g.api_user
+    g.api_token.last_used_at = utcnow()
+    db.session.commit()
+    return jsonify({
+        "username": user.username,
+        "display_name": user.display_name,
+        "memberships": [{"unit_code": m.unit.code, "tier": m.unit.tier, "department": m.department_code,
+                         "role": m.role} for m in access.memberships_of(user)],
+    })
+
+
+@bp.route("/units/<code>")
+def unit(code: str):
+    unit = access.unit_or_404(g.api_user, code)
+    children = db.session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code)).all()
+    return jsonify({
+        "code": unit.code, "name": unit.name, "tier": unit.tier,
+        "parent_code": unit.parent.code if unit.parent else None,
+        "children": [{"code": c.code, "name": c.name, "tier": c.tier} for c in children],
+    })

@@ -1,0 +1,62 @@
+"""Configuration read from the environment.
+
+The embedded default (no variables set) runs on a SQLite file in ``instance/``
+with jobs in-process; ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL
+and an RQ worker.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "portal.sqlite3")
+    # Heroku-style URLs and bare postgresql:// go through psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    """Built per app so that tests can set the environment first."""
+
+    def __init__(self, instance_path: str):
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
+        self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "portal")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=int(os.environ.get("SESSION_HOURS", "12")))
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead
+        self.BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+        self.BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "Asia/Shanghai")
+        self.LANGUAGES = ("zh_Hans_CN", "en")
+        self.CLI_LOCALE = os.environ.get("PORTAL_LOCALE")
+        # Login throttling: per account and per client address.
+        self.LOGIN_LIMIT_ACCOUNT = os.environ.get("LOGIN_LIMIT_ACCOUNT", "5 per 15 minutes")
+        self.LOGIN_LIMIT_ADDRESS = os.environ.get("LOGIN_LIMIT_ADDRESS", "30 per 15 minutes")
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = False
+        self.API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "30"))
+        self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "20"))
+        self.DEMO_PASSWORD = os.environ.get("PORTAL_DEMO_PASSWORD", "portal-demo-2026")
+        self.PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+        self.TESTING = False

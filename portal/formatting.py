@@ -1,0 +1,40 @@
+"""One place for formatting dates, numbers and percentages in the reader's language."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from flask_babel import format_date as babel_format_date
+from flask_babel import format_datetime as babel_format_datetime
+from flask_babel import get_locale
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def format_date(value: date | datetime | None) -> str:
+    """2026年11月29日 in Chinese, Nov 29, 2026 in English."""
+    if value is None:
+        return ""
+    locale = get_locale()
+    if isinstance(value, datetime):
+        value = _aware(value)
+    if locale is not None and locale.language == "zh":
+        return babel_format_date(value, "yyyy年M月d日")
+    return babel_format_date(value, "medium")
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    locale = get_locale()
+    value = _aware(value)
+    if locale is not None and locale.language == "zh":
+        return babel_format_datetime(value, "yyyy年M月d日 HH:mm")
+    return babel_format_datetime(value, "medium")
+
+
+def format_percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f}%"

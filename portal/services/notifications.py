@@ -1,0 +1,55 @@
+"""The notification centre: creating, reading, and rendering notifications."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from portal.extensions import db
+from portal.models import Department, Notification, Role, User
+from portal.models._helpers import utcnow
+
+#: Notification kinds and their texts, rendered in the reader's language.
+MESSAGES = {
+    "membership_granted": _l("You were granted the role “%(role)s” at %(unit)s%(department)s."),
+}
+
+
+def notify(user_id: int, kind: str, *, params: dict[str, Any], dedupe_key: str,
+           link: Optional[str] = None) -> Optional[Notification]:
+    """Create a notification once per ``dedupe_key`` (jobs may run twice)."""
+    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
+        return None
+    note = Notification(user_id=user_id, kind=kind, params=params, link=link, dedupe_key=dedupe_key)
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def render(note: Notification) -> str:
+    params = dict(note.params or {})
+    if note.kind == "membership_granted":
+        params["role"] = Role(params["role"]).label
+        dept = db.session.get(Department, params["department"]) if params.get("department") else None
+        params["department"] = _(" (%(name)s)", name=dept.name) if dept else ""
+    template = MESSAGES.get(note.kind)
+    return str(template) % params if template else note.kind
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def mark_read(note: Notification, *, by: User) -> None:
+    if note.read_at is None:
+        note.read_at = utcnow()
+        db.session.flush()
+
+
+def mark_all_read(user: User) -> int:
+    result = db.session.execute(update(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=utcnow()))
+    return result.rowcount or 0
