@@ -77,7 +77,7 @@ def _configure_login(app: Flask) -> None:
             user = db.session.get(User, int(uid))
         except (ValueError, TypeError):
             return None
-        if user is None or str(int(user.password_changed_at.timestamp())) != stamp:
+        if user is None or user.password_stamp != stamp:
             return None
         return user
 

@@ -66,7 +66,11 @@ class User(UserMixin, db.Model):
 
     def get_id(self) -> str:
         # Changing the password ends the other sessions of the account.
-        return f"{self.id}:{int(self.password_changed_at.timestamp())}"
+        return f"{self.id}:{self.password_stamp}"
+
+    @property
+    def password_stamp(self) -> str:
+        return str(int(self.password_changed_at.timestamp() * 1_000_000))
 
     def set_password(self, password: str) -> None:
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")

@@ -107,7 +107,7 @@ def password():
             getattr(form, exc.field or "current_password").errors.append(exc.message)
         else:
             db.session.commit()
-            login_user(current_user)  # the session id embeds the password stamp
+            login_user(current_user._get_current_object())  # the session id embeds the password stamp
             flash(_("Your password is changed. Other sessions of this account are logged out."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/password.html", form=form)

@@ -1,0 +1,223 @@
+"""Fixtures: the app on the configured backend, a clean database per test,
+clients, a login helper, factories and a small province tree.
+
+The suite runs on whatever the environment says: no ``DATABASE_URL`` means a
+SQLite file in a temporary folder and jobs in-process; ``DATABASE_URL`` and
+``REDIS_URL`` run it on PostgreSQL with jobs on Redis.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+import pytest
+from sqlalchemy import MetaData, delete, text
+
+TMP = tempfile.mkdtemp(prefix="portal-tests-")
+os.environ.setdefault("PORTAL_INSTANCE_PATH", TMP)
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db, limiter  # noqa: E402
+from portal.models import Membership, Role, Unit, User  # noqa: E402
+
+PASSWORD = "correct-horse-1"
+KEEP_TABLES = {"departments", "alembic_version"}
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def _test_config() -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "LOGIN_LIMIT_ACCOUNT": "5 per 15 minutes",
+        "LOGIN_LIMIT_ADDRESS": "50 per 15 minutes",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture(scope="session")
+def app():
+    from flask_migrate import upgrade
+
+    app = create_app(_test_config())
+    with app.app_context():
+        # A fresh schema built by the migrations themselves, on either backend.
+        with db.engine.begin() as conn:
+            existing = MetaData()
+            existing.reflect(conn)
+            existing.drop_all(conn)
+        upgrade()
+        if app.config.get("REDIS_URL"):
+            from portal.queue import redis_connection
+
+            redis_connection(app).flushdb()
+    yield app
+
+
+@pytest.fixture(autouse=True)
+def _clean(app):
+    """Every test starts with an empty network (the department catalogue stays)."""
+    yield
+    with app.app_context():
+        db.session.remove()
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("PRAGMA foreign_keys=OFF"))
+            for table in tables:
+                conn.execute(delete(table))
+        limiter.reset()
+        if app.config.get("REDIS_URL"):
+            from portal.queue import redis_connection
+
+            redis_connection(app).flushdb()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for the test body. Not for tests that also make requests:
+    requests would share its ``g`` (and CSRF token) instead of getting their own."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+def _detached(app, make):
+    """Run ``make()`` in an app context of its own and return the loaded, detached result."""
+    with app.app_context():
+        obj = make()
+        db.session.commit()
+        db.session.refresh(obj)
+        db.session.expunge(obj)
+        db.session.remove()
+        return obj
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+class Browser:
+    """A test client with helpers that behave like a person with a browser."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+    def csrf(self, page: str = "/login") -> str:
+        return csrf_from(self.client.get(page, follow_redirects=True).get_data(as_text=True))
+
+    def post_form(self, url: str, data: dict | None = None, *, page: str | None = None, **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf(page or url))
+        return self.client.post(url, data=data, **kw)
+
+    def login(self, username: str, password: str = PASSWORD, **kw):
+        return self.post_form("/login", {"username": username, "password": password}, **kw)
+
+    def logout(self):
+        return self.post_form("/logout", page="/notifications/")
+
+
+@pytest.fixture
+def browser(client):
+    return Browser(client)
+
+
+@pytest.fixture
+def new_browser(app):
+    return lambda: Browser(app.test_client())
+
+
+# --- factories -----------------------------------------------------------
+
+@pytest.fixture
+def create_unit(app):
+    def make(code: str, name: str, tier: str, parent: Unit | None = None) -> Unit:
+        def build():
+            unit = Unit(code=code, name=name, tier=tier, parent_id=parent.id if parent else None,
+                        path=(parent.path if parent else "/") + code + "/")
+            db.session.add(unit)
+            return unit
+        return _detached(app, build)
+    return make
+
+
+@pytest.fixture
+def create_user(app):
+    def make(username: str, unit: Unit | None = None, role: Role | str | None = None,
+             department: str | None = None, *, password: str = PASSWORD, active: bool = True) -> User:
+        def build():
+            user = User(username=username, display_name=username.upper(), active=active,
+                        home_unit_id=unit.id if unit else None)
+            user.set_password(password)
+            db.session.add(user)
+            db.session.flush()
+            if unit is not None and role is not None:
+                db.session.add(Membership(user_id=user.id, unit_id=unit.id, role=Role(role).value,
+                                          department_code=department))
+            return user
+        return _detached(app, build)
+    return make
+
+
+@pytest.fixture
+def run_in_app(app):
+    """Run a function with the database in an app context of its own; commits."""
+    def run(fn):
+        with app.app_context():
+            try:
+                result = fn()
+                db.session.commit()
+                return result
+            finally:
+                db.session.remove()
+    return run
+
+
+@pytest.fixture
+def tree(create_unit):
+    """Henan's real codes, trimmed: two cities, two districts, three streets, and a second province."""
+    t = {}
+    t["41"] = create_unit("41", "河南省", "province")
+    t["42"] = create_unit("42", "湖北省", "province")
+    t["4101"] = create_unit("4101", "郑州市", "city", t["41"])
+    t["4102"] = create_unit("4102", "开封市", "city", t["41"])
+    t["410105"] = create_unit("410105", "金水区", "district", t["4101"])
+    t["410102"] = create_unit("410102", "中原区", "district", t["4101"])
+    t["410105001"] = create_unit("410105001", "经八路街道", "street", t["410105"])
+    t["410105002"] = create_unit("410105002", "花园路街道", "street", t["410105"])
+    t["410102001"] = create_unit("410102001", "林山寨街道", "street", t["410102"])
+    return t
+
+
+@pytest.fixture
+def people(tree, create_user):
+    """An office admin at every unit of the tree, liaisons and a viewer."""
+    p = {}
+    for code, unit in tree.items():
+        p[f"office-{code}"] = create_user(f"office-{code}", unit, Role.OFFICE_ADMIN)
+    p["staff-410105"] = create_user("staff-410105", tree["410105"], Role.OFFICE_STAFF)
+    for code in ("410105001", "410105002", "410105"):
+        p[f"edu-{code}"] = create_user(f"edu-{code}", tree[code], Role.LIAISON, "edu")
+        p[f"civil-{code}"] = create_user(f"civil-{code}", tree[code], Role.LIAISON, "civil")
+    p["viewer-41"] = create_user("viewer-41", tree["41"], Role.VIEWER)
+    p["viewer-4101"] = create_user("viewer-4101", tree["4101"], Role.VIEWER)
+    return p
+
+
+def api_token(client, username: str, password: str = PASSWORD) -> dict:
+    response = client.post("/api/v1/tokens", json={"username": username, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": "Bearer " + response.get_json()["token"]}
