@@ -111,11 +111,14 @@ def test_liaison_on_a_phone_logs_in_switches_language_and_stays_in_own_street(
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         page.screenshot(path=str(artifacts / "workspace-zh.png"), full_page=True)
 
-        # The language switch sits in the collapsed navbar on a phone: open the menu first.
+        # On a phone the navbar is collapsed: the switch is behind the menu button
+        # (which needs Bootstrap's JS to open).
         switch = page.locator("#lang-switch")
-        if not switch.is_visible():
-            page.click("button.navbar-toggler")
-            expect(switch).to_be_visible()
+        expect(switch).to_be_hidden()
+        page.click("button.navbar-toggler")
+        expect(page.locator("#mainnav.collapse.show")).to_be_visible()  # the slide-down has ended
+        expect(switch).to_be_visible()
+        page.screenshot(path=str(artifacts / "workspace-zh-menu.png"))
         expect(switch).to_have_text("English")
         with page.expect_navigation():
             switch.click()

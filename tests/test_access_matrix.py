@@ -1,0 +1,129 @@
+"""Every route, walked from ``app.url_map``: anonymous users are sent to log in
+(pages) or get 401 (API); a sibling unit's user is refused with 404."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import api_token
+
+PUBLIC = {"static", "auth.login", "auth.index", "health.healthz", "api.create_token"}
+# Routes that belong to the user, not to a unit: the sibling test uses another user's objects.
+PERSONAL = {"auth.logout", "auth.choose", "auth.account", "auth.password", "auth.tokens", "auth.revoke",
+            "notifications.index", "notifications.read", "notifications.read_all", "api.me",
+            "api.revoke_current_token"}
+
+SIBLINGS = {  # tier: (the user's unit, the sibling unit whose pages are tried)
+    "province": ("42", "41"),
+    "city": ("4102", "4101"),
+    "district": ("410102", "410105"),
+    "street": ("410105002", "410105001"),
+}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def _build(rule, values):
+    url = rule.rule
+    for arg in rule.arguments:
+        url = url.replace(f"<{arg}>", str(values[arg]))
+        for conv in ("int:", "any(deactivate, activate):"):
+            url = url.replace(f"<{conv}{arg}>", str(values[arg]))
+    assert "<" not in url, url
+    return url
+
+
+@pytest.fixture
+def objects(tree, people, run_in_app):
+    """Ids of real objects at the target unit, so that a refusal is not just a missing row."""
+    from portal.extensions import db
+    from portal.models import ApiToken, Membership, Notification
+    from portal.models._helpers import utcnow
+
+    def make():
+        target_user = people["edu-410105001"]
+        membership = db.session.query(Membership).filter_by(user_id=target_user.id).one()
+        note = Notification(user_id=target_user.id, kind="membership_granted", dedupe_key="t1",
+                            params={"role": "liaison", "unit": "x", "department": "edu"})
+        token = ApiToken(user_id=target_user.id, token_hash="x" * 64, expires_at=utcnow())
+        db.session.add_all([note, token])
+        db.session.flush()
+        return {"user_id": target_user.id, "membership_id": membership.id, "note_id": note.id,
+                "token_id": token.id, "action": "deactivate", "filename": "portal.css"}
+    return run_in_app(make)
+
+
+def test_every_route_is_covered_by_this_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    unit_scoped = {e for e in endpoints if e.startswith("workspace.")}
+    api = {e for e in endpoints if e.startswith("api.")}
+    uncovered = endpoints - PUBLIC - PERSONAL - unit_scoped - api
+    assert not uncovered, f"decide how these are protected: {uncovered}"
+
+
+def test_anonymous_is_sent_to_login_or_gets_401(app, browser, tree, objects):
+    token = browser.csrf("/login")
+    checked = 0
+    for rule, method in _routes(app):
+        if rule.endpoint in PUBLIC:
+            continue
+        values = dict(objects, tier="street", code="410105001")
+        url = _build(rule, values)
+        response = browser.client.open(url, method=method, data={"csrf_token": token})
+        if rule.endpoint.startswith("api."):
+            assert response.status_code == 401, (method, url)
+            assert response.get_json()["error"]["code"] == "unauthorized"
+        else:
+            assert response.status_code == 302, (method, url, response.status_code)
+            assert "/login" in response.headers["Location"], (method, url)
+        checked += 1
+    assert checked > 15
+
+
+@pytest.mark.parametrize("tier", list(SIBLINGS))
+def test_sibling_office_admin_is_refused_everywhere(app, new_browser, tree, people, objects, tier):
+    own, sibling = SIBLINGS[tier]
+    b = new_browser()
+    assert b.login(f"office-{own}").status_code == 302
+    token = b.csrf("/notifications/")
+    headers = api_token(b.client, f"office-{own}")
+    sibling_tier = tier
+    checked = 0
+    for rule, method in _routes(app):
+        if rule.endpoint in PUBLIC or rule.endpoint in ("auth.logout",):
+            continue
+        if rule.endpoint in PERSONAL and not rule.arguments:
+            continue  # the user's own pages: nothing of the sibling's is on them
+        values = dict(objects, tier=sibling_tier, code=sibling)
+        url = _build(rule, values)
+        if rule.endpoint.startswith("api."):
+            response = b.client.open(url, method=method, headers=headers, json={})
+        else:
+            response = b.client.open(url, method=method, data={"csrf_token": token})
+        assert response.status_code == 404, (tier, method, url, response.status_code)
+        checked += 1
+    assert checked >= 10
+    # And the user's own workspace answers, so the refusals above are not an accident.
+    assert b.get(f"/{tier}/{own}/").status_code == 200
+
+
+@pytest.mark.parametrize("username,url,status", [
+    ("edu-410105001", "/street/410105001/", 200),
+    ("edu-410105001", "/district/410105/", 404),      # a liaison stays in the own unit
+    ("edu-410105001", "/street/410105001/accounts/", 403),  # sees the unit, may not manage
+    ("viewer-41", "/street/410105001/", 200),          # viewers read the subtree
+    ("viewer-41", "/street/410105001/accounts/", 403),
+    ("viewer-4101", "/province/41/", 404),             # not upwards
+    ("office-410105", "/street/410105002/", 200),       # offices act below
+    ("office-410105", "/city/4101/", 404),
+    ("staff-410105", "/district/410105/accounts/", 403),  # only admins manage accounts
+    ("office-41", "/city/410105/", 404),               # tier in the URL must be the unit's tier
+    ("office-41", "/street/999999999/", 404),
+])
+def test_role_rules(new_browser, people, username, url, status):
+    b = new_browser()
+    b.login(username)
+    assert b.get(url).status_code == status
