@@ -26,6 +26,7 @@ DEFAULT_TIMEOUT = 300
 def enqueue(path: str, *args: Any, job_id: Optional[str] = None, timeout: int = DEFAULT_TIMEOUT) -> None:
     """Queue ``path(*args)`` to run once the current transaction commits."""
     session = db.session()
+    session.connection()  # begin the transaction, so that a rollback drops the job too
     session.info.setdefault(_PENDING, []).append((path, args, job_id, timeout))
 
 
@@ -87,6 +88,6 @@ def _after_commit(session: Session) -> None:
         _dispatch(jobs)
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction) -> None:
     session.info.pop(_PENDING, None)

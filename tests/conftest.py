@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import tempfile
 
 import pytest
 from sqlalchemy import MetaData, delete, text
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = tempfile.mkdtemp(prefix="portal-tests-")
 os.environ.setdefault("PORTAL_INSTANCE_PATH", TMP)
 
@@ -221,3 +224,21 @@ def api_token(client, username: str, password: str = PASSWORD) -> dict:
     response = client.post("/api/v1/tokens", json={"username": username, "password": password})
     assert response.status_code == 201, response.get_json()
     return {"Authorization": "Bearer " + response.get_json()["token"]}
+
+
+def run_worker_burst(env_overrides: dict | None = None) -> subprocess.CompletedProcess:
+    """A real RQ worker process (``python -m jobs.worker --burst``) on the same database."""
+    env = dict(os.environ)
+    env.update(env_overrides or {})
+    return subprocess.run([sys.executable, "-m", "jobs.worker", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Let queued jobs run: nothing to do in-process, a burst worker with Redis."""
+    def run():
+        if app.config.get("REDIS_URL"):
+            result = run_worker_burst()
+            assert result.returncode == 0, result.stderr[-2000:]
+    return run

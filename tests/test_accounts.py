@@ -14,7 +14,7 @@ def _new_account(b, base, **overrides):
     return b.post_form(f"{base}/accounts/new", data)
 
 
-def test_district_admin_creates_a_street_liaison_who_is_notified(new_browser, people, run_in_app):
+def test_district_admin_creates_a_street_liaison_who_is_notified(new_browser, people, run_in_app, run_jobs):
     admin = new_browser()
     admin.login("office-410105")
     response = _new_account(admin, "/district/410105")
@@ -27,6 +27,7 @@ def test_district_admin_creates_a_street_liaison_who_is_notified(new_browser, pe
     actions = run_in_app(lambda: [(a.action, a.actor.username) for a in db.session.scalars(select(AuditLog))])
     assert ("membership.grant", "office-410105") in actions
     # The new user logs in, lands in the street and has a notification waiting.
+    run_jobs()
     liaison = new_browser()
     assert liaison.login("new-liaison", "initial-pass-1").status_code == 302
     page = liaison.get("/street/410105001/").get_data(as_text=True)
@@ -155,10 +156,11 @@ def test_liaison_and_viewer_cannot_manage_accounts(new_browser, people):
         assert _new_account(b, base).status_code in (400, 403)
 
 
-def test_notifications_mark_read(new_browser, people, run_in_app):
+def test_notifications_mark_read(new_browser, people, run_in_app, run_jobs):
     admin = new_browser()
     admin.login("office-410105")
     _new_account(admin, "/district/410105")
+    run_jobs()
     liaison = new_browser()
     liaison.login("new-liaison", "initial-pass-1")
     note_id = run_in_app(lambda: db.session.scalar(select(Notification.id)))
