@@ -7,6 +7,7 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 
 from portal.extensions import db
 
@@ -33,7 +34,8 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         for line in report.lines():
             click.echo(line)
-        click.echo("Imported." if report.changed else "Nothing to change: the database already matches the file.")
+        click.echo(_("Imported.") if report.changed else
+                   _("Nothing to change: the database already matches the file."))
 
     @demo.command("seed")
     @click.option("--divisions", default=DEFAULT_DIVISIONS, show_default=True, help="division file to import")
@@ -51,13 +53,14 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         for line in result.report.lines():
             click.echo(line)
-        click.echo(f"Accounts created: {len(result.created)}; already there: {result.existing}.")
+        click.echo(_("Accounts created: %(created)d; already there: %(existing)d.",
+                     created=len(result.created), existing=result.existing))
         for username in result.created:
             click.echo(f"  {username}")
-        click.echo(f"Demo password: the value of PORTAL_DEMO_PASSWORD "
-                   f"({'set' if os.environ.get('PORTAL_DEMO_PASSWORD') else 'default: portal-demo-2026'}). "
-                   "For demos only.")
-        click.echo(f"Seeded in {time.monotonic() - started:.1f} s.")
+        click.echo(_("Password of these accounts: the value of PORTAL_DEMO_PASSWORD (%(which)s). "
+                     "For demos only: never use these accounts in production.",
+                     which=_("set") if os.environ.get("PORTAL_DEMO_PASSWORD") else "portal-demo-2026"))
+        click.echo(_("Seeded in %(seconds).1f s.", seconds=time.monotonic() - started))
 
     app.cli.add_command(units)
     app.cli.add_command(demo)

@@ -33,12 +33,13 @@ def _units(app):
         return {u.code: (u.name, u.tier, u.path) for u in db.session.scalars(select(Unit))}
 
 
-def test_import_then_second_run_changes_nothing(app, tmp_path):
+def test_import_then_second_run_changes_nothing(app, tmp_path, monkeypatch):
     path = _write(tmp_path, SMALL)
     first = _run(app, path)
     assert first.exit_code == 0, first.output
-    assert "street: 2 created" in first.output or "2" in first.output
+    assert "街道（乡镇）：新增2个" in first.output  # counts per tier, in Chinese by default
     assert _units(app)["410105001"] == ("经八路街道", "street", "/41/4101/410105/410105001/")
+    monkeypatch.setitem(app.config, "CLI_LOCALE", "en")
     second = _run(app, path)
     assert second.exit_code == 0
     assert "Nothing to change" in second.output
@@ -103,13 +104,14 @@ def test_the_real_henan_file_counts_per_tier(app):
     assert counts == {"province": 1, "city": 18, "district": 181, "street": 2586}
 
 
-def test_demo_seed_is_idempotent(app):
+def test_demo_seed_is_idempotent(app, monkeypatch):
+    monkeypatch.setitem(app.config, "CLI_LOCALE", "en")
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
     assert "office-41\n" in first.output and "viewer-41" in first.output
     second = runner.invoke(args=["demo", "seed"])
-    assert "Accounts created: 0" in second.output
+    assert "Accounts created: 0;" in second.output
     from portal.models import Membership, User
 
     with app.app_context():

@@ -23,6 +23,7 @@ from portal.extensions import db
 from portal.models import TIERS, Unit, User
 from portal.services import ServiceError
 from portal.services.audit import record
+from portal.tiers import tier_label
 
 CODE_RE = re.compile(r"^[0-9]{2,15}$")
 
@@ -46,7 +47,7 @@ class ImportReport:
         out = []
         for tier in TIERS:
             out.append(_("%(tier)s: %(created)d created, %(renamed)d renamed, %(moved)d moved, "
-                         "%(unchanged)d unchanged", tier=tier, created=self.created[tier],
+                         "%(unchanged)d unchanged", tier=tier_label(tier), created=self.created[tier],
                          renamed=self.renamed[tier], moved=self.moved[tier],
                          unchanged=self.unchanged[tier]))
         return out
