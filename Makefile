@@ -64,7 +64,7 @@ test: setup browser-deps
 worker: setup
 	$(BIN)/python -m jobs.worker
 
-bench: db-upgrade
+bench: setup
 	$(BIN)/python -m bench.run
 
 clean:

@@ -4,6 +4,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import access
 from portal.blueprints.accounts import bp
@@ -47,7 +48,7 @@ def index():
     if q:
         stmt = stmt.where(User.username.contains(q, autoescape=True) |
                           User.display_name.contains(q, autoescape=True))
-    users = paginate(stmt.order_by(User.username))
+    users = paginate(stmt.options(selectinload(User.memberships)).order_by(User.username))
     return render_template("accounts/index.html", users=users, q=q)
 
 
