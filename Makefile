@@ -44,7 +44,8 @@ db-upgrade: setup
 demo: db-upgrade
 	$(FLASK) demo seed
 	@echo ""
-	@echo "  Portal: http://$(HOST):$(PORT)/   (log in as office-41, password: see README)"
+	@echo "  Portal: http://$(HOST):$(PORT)/   log in as office-41 (or edu-410105001, viewer-41 ...)"
+	@echo "  Demo password: $${PORTAL_DEMO_PASSWORD:-portal-demo-2026}   (demo accounts only, never in production)"
 	@echo ""
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
