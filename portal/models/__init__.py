@@ -3,3 +3,7 @@ from portal.models.units import Department, Unit, TIERS  # noqa: F401
 from portal.models.accounts import ApiToken, Membership, Role, User  # noqa: F401
 from portal.models.audit import AuditLog  # noqa: F401
 from portal.models.notifications import Notification  # noqa: F401
+from portal.models.meetings import (  # noqa: F401
+    AgendaItem, Attendance, AttendanceStatus, Decision, DecisionStatus, ItemKind, ItemStatus, Material,
+    Meeting, MeetingInvitation, MeetingStatus, MeetingUnitInvitation, Minutes, MinutesRevision,
+)
