@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         print("REDIS_URL is not set: without it jobs run in-process and no worker is needed.",
               file=sys.stderr)
         return 2
+    if not args.burst:
+        # The reminder sweep reschedules itself; start the chain (same job id: no duplicates).
+        from jobs.meetings import REMINDER_SWEEP_ID
+
+        rq_queue(app).enqueue("jobs.meetings.send_reminders", True, job_id=REMINDER_SWEEP_ID)
     worker = Worker([rq_queue(app)], connection=redis_connection(app))
     worker.work(burst=args.burst, with_scheduler=True)
     return 0

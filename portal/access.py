@@ -27,6 +27,7 @@ class Permission(str, enum.Enum):
     MANAGE_ACCOUNTS = "manage_accounts"  # create users, grant memberships
     ACT = "act"                        # write as the office (convene, issue)
     ACT_FOR_DEPARTMENT = "act_for_department"  # write for one department
+    PUBLISH = "publish"                # office admins: publish minutes and official documents
 
 
 def memberships_of(user: User) -> list[Membership]:
@@ -53,7 +54,7 @@ def can(user: User, permission: Permission, unit: Unit, department: Optional[str
         if permission is Permission.VIEW:
             if _office_or_viewer_over(m, unit) or (role is Role.LIAISON and m.unit_id == unit.id):
                 return True
-        elif permission is Permission.MANAGE_ACCOUNTS:
+        elif permission in (Permission.MANAGE_ACCOUNTS, Permission.PUBLISH):
             if role is Role.OFFICE_ADMIN and unit.is_within(m.unit):
                 return True
         elif permission is Permission.ACT:
@@ -120,3 +121,41 @@ def unit_or_404(user: User, code: str, permission: Permission = Permission.VIEW)
         abort(404)
     require(user, permission, unit)
     return unit
+
+
+# --- joint meetings -------------------------------------------------------
+
+def can_see_meeting(user: User, meeting) -> bool:
+    """The convening unit's readers (and the offices above it), and the
+    offices of the lower units invited to the meeting."""
+    if can(user, Permission.VIEW, meeting.unit):
+        return True
+    return any(can(user, Permission.ACT, inv.unit) or _viewer_over(user, inv.unit)
+               for inv in meeting.unit_invitations)
+
+
+def _viewer_over(user: User, unit: Unit) -> bool:
+    return any(m.role == Role.VIEWER.value and unit.is_within(m.unit) for m in memberships_of(user))
+
+
+def liaison_departments(user: User, unit: Unit) -> list[str]:
+    """The departments the user is a liaison of, at exactly this unit."""
+    return [m.department_code for m in memberships_of(user)
+            if m.role == Role.LIAISON.value and m.unit_id == unit.id and m.department_code]
+
+
+def can_convene(user: User, meeting_or_unit) -> bool:
+    unit = getattr(meeting_or_unit, "unit", meeting_or_unit)
+    return can(user, Permission.ACT, unit)
+
+
+def can_propose(user: User, meeting) -> bool:
+    """The convening office, or a liaison of an invited department of the unit."""
+    if can_convene(user, meeting):
+        return True
+    invited = set(meeting.invited_department_codes)
+    return any(code in invited for code in liaison_departments(user, meeting.unit))
+
+
+def can_publish(user: User, meeting) -> bool:
+    return can(user, Permission.PUBLISH, meeting.unit)

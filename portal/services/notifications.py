@@ -14,6 +14,13 @@ from portal.models._helpers import utcnow
 #: Notification kinds and their texts, rendered in the reader's language.
 MESSAGES = {
     "membership_granted": _l("You were granted the role “%(role)s” at %(unit)s%(department)s."),
+    "meeting_invited": _l("%(unit)s invites you to “%(title)s” on %(when)s. The agenda is open for proposals."),
+    "agenda_circulated": _l("The agenda of “%(title)s” (%(when)s) is locked and circulated."),
+    "meeting_cancelled": _l("“%(title)s” of %(unit)s on %(when)s is cancelled: %(reason)s"),
+    "minutes_published": _l("The minutes of “%(title)s” of %(unit)s are published."),
+    "item_decided": _l("Your item “%(item)s” for “%(title)s”: %(status)s. %(reason)s"),
+    "meeting_reminder": _l("Reminder: “%(title)s” of %(unit)s starts on %(when)s."),
+    "agenda_nudge": _l("The agenda of “%(title)s” closes on %(closes)s and your department has proposed nothing yet."),
 }
 
 
@@ -34,6 +41,10 @@ def render(note: Notification) -> str:
         params["role"] = Role(params["role"]).label
         dept = db.session.get(Department, params["department"]) if params.get("department") else None
         params["department"] = _(" (%(name)s)", name=dept.name) if dept else ""
+    if note.kind == "item_decided":
+        from portal.models import ItemStatus
+
+        params["status"] = ItemStatus(params["status"]).label
     template = MESSAGES.get(note.kind)
     return str(template) % params if template else note.kind
 
