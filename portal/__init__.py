@@ -51,6 +51,9 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
                    default_translation_directories="translations")
     limiter.init_app(app)
 
+    from portal import markdown
+
+    markdown.init_app(app)
     _configure_login(app)
     _register_blueprints(app)
     _register_errors(app)
@@ -139,7 +142,7 @@ def _register_errors(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from portal import access
-    from portal.formatting import format_date, format_datetime
+    from portal.formatting import format_date, format_datetime, format_local_datetime
     from portal.models import Role
     from portal.services.notifications import unread_count
     from portal.tiers import policy_for, tier_label
@@ -165,6 +168,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["datetime_local"] = format_local_datetime
 
     @app.after_request
     def security_headers(response):

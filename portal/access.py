@@ -159,3 +159,13 @@ def can_propose(user: User, meeting) -> bool:
 
 def can_publish(user: User, meeting) -> bool:
     return can(user, Permission.PUBLISH, meeting.unit)
+
+
+def meeting_or_404(user: User, meeting_id: int):
+    """Load a meeting for the API: 404 unless the user may see it."""
+    from portal.models import Meeting
+
+    meeting = db.session.get(Meeting, meeting_id)
+    if meeting is None or not can_see_meeting(user, meeting):
+        abort(404)
+    return meeting

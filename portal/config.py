@@ -58,5 +58,9 @@ class Config:
         self.API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "30"))
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "20"))
         self.DEMO_PASSWORD = os.environ.get("PORTAL_DEMO_PASSWORD", "portal-demo-2026")
+        self.UPLOAD_MAX_BYTES = int(float(os.environ.get("UPLOAD_MAX_MB", "20")) * 1024 * 1024)
+        self.UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads")
+        # Requests may carry one upload and a form around it; larger ones are cut off early.
+        self.MAX_CONTENT_LENGTH = self.UPLOAD_MAX_BYTES + 1024 * 1024
         self.PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
         self.TESTING = False

@@ -38,3 +38,13 @@ def format_percent(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.1f}%"
+
+
+def format_local_datetime(value: datetime | None) -> str:
+    """A wall-clock time already in local (Beijing) time, such as a meeting's start."""
+    if value is None:
+        return ""
+    locale = get_locale()
+    if locale is not None and locale.language == "zh":
+        return babel_format_datetime(value, "yyyy年M月d日 HH:mm", rebase=False)
+    return babel_format_datetime(value, "medium", rebase=False)

@@ -256,7 +256,7 @@ def save_upload(file_storage: FileStorage) -> StoredFile:
     limit = max_upload_bytes()
 
     def too_big() -> ServiceError:
-        return ServiceError(_('"%(name)s" is larger than %(limit)s, the most one file may be. '
+        return ServiceError(_('"%(name)s" is too large: a file may be at most %(limit)s. '
                               'Please make the file smaller (for example, split it or compress '
                               'the pictures) and upload it again.',
                               name=original, limit=_format_limit(limit)), field="file")

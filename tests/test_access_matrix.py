@@ -36,6 +36,31 @@ def _build(rule, values):
     return url
 
 
+def _meeting_objects(db, unit_id: int, user_id: int) -> dict:
+    """A meeting with an item, a material, a decision and a minutes revision at one unit."""
+    from datetime import datetime
+
+    from portal.models import AgendaItem, Decision, Material, Meeting, MeetingInvitation, Minutes, MinutesRevision
+
+    meeting = Meeting(unit_id=unit_id, title="matrix", starts_at=datetime(2026, 1, 5, 9, 0), status="held",
+                      invitations=[MeetingInvitation(department_code="edu")])
+    db.session.add(meeting)
+    db.session.flush()
+    item = AgendaItem(meeting_id=meeting.id, title="item", status="accepted", department_code="edu")
+    db.session.add(item)
+    db.session.flush()
+    material = Material(item_id=item.id, original_name="a.pdf", stored_name=f"{unit_id:032x}", content_type="application/pdf",
+                        size=1, sha256="0" * 64)
+    decision = Decision(meeting_id=meeting.id, text="decision", lead_department_code="edu")
+    minutes = Minutes(meeting_id=meeting.id, body="text", revision=1)
+    db.session.add_all([material, decision, minutes])
+    db.session.flush()
+    db.session.add(MinutesRevision(minutes_id=minutes.id, number=1, body="text", author_id=user_id, published=True))
+    db.session.flush()
+    return {"meeting_id": meeting.id, "item_id": item.id, "material_id": material.id, "decision_id": decision.id,
+            "number": 1}
+
+
 @pytest.fixture
 def objects(tree, people, run_in_app):
     """Ids of real objects at the target unit, so that a refusal is not just a missing row."""
@@ -51,9 +76,16 @@ def objects(tree, people, run_in_app):
         token = ApiToken(user_id=target_user.id, token_hash="x" * 64, expires_at=utcnow())
         db.session.add_all([note, token])
         db.session.flush()
-        return {"user_id": target_user.id, "membership_id": membership.id, "note_id": note.id,
-                "token_id": token.id, "action": "deactivate", "filename": "portal.css"}
+        common = {"user_id": target_user.id, "membership_id": membership.id, "note_id": note.id,
+                  "token_id": token.id, "action": "deactivate", "filename": "portal.css"}
+        by_unit = {code: _meeting_objects(db, tree[code].id, target_user.id)
+                   for code in ("41", "4101", "410105", "410105001")}
+        return {"common": common, "by_unit": by_unit}
     return run_in_app(make)
+
+
+def _values(objects, tier: str, code: str) -> dict:
+    return dict(objects["common"], **objects["by_unit"][code], tier=tier, code=code)
 
 
 def test_every_route_is_covered_by_this_matrix(app):
@@ -70,7 +102,7 @@ def test_anonymous_is_sent_to_login_or_gets_401(app, browser, tree, objects):
     for rule, method in _routes(app):
         if rule.endpoint in PUBLIC:
             continue
-        values = dict(objects, tier="street", code="410105001")
+        values = _values(objects, "street", "410105001")
         url = _build(rule, values)
         response = browser.client.open(url, method=method, data={"csrf_token": token})
         if rule.endpoint.startswith("api."):
@@ -97,7 +129,7 @@ def test_sibling_office_admin_is_refused_everywhere(app, new_browser, tree, peop
             continue
         if rule.endpoint in PERSONAL and not rule.arguments:
             continue  # the user's own pages: nothing of the sibling's is on them
-        values = dict(objects, tier=sibling_tier, code=sibling)
+        values = _values(objects, sibling_tier, sibling)
         url = _build(rule, values)
         if rule.endpoint.startswith("api."):
             response = b.client.open(url, method=method, headers=headers, json={})

@@ -1,0 +1,86 @@
+"""Joint meetings over the API: the same services and rules as the pages."""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from flask_babel import gettext as _
+
+from portal import access
+from portal.blueprints.api import api_error, bp
+from portal.extensions import db
+from portal.models import Meeting
+from portal.services import ServiceError
+from portal.services import meetings as svc
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ServiceError(_("Send a JSON object."))
+    return data
+
+
+def _fail(exc: ServiceError):
+    db.session.rollback()
+    return api_error(exc.status, exc.message, exc.field)
+
+
+def meeting_json(meeting: Meeting) -> dict:
+    minutes = meeting.minutes
+    return {
+        "id": meeting.id, "unit_code": meeting.unit.code, "title": meeting.title, "series": meeting.series,
+        "status": meeting.status, "starts_at": meeting.starts_at.isoformat(timespec="minutes"),
+        "ends_at": meeting.ends_at.isoformat(timespec="minutes") if meeting.ends_at else None,
+        "location": meeting.location,
+        "agenda_closes_at": meeting.agenda_closes_at.isoformat(timespec="minutes") if meeting.agenda_closes_at else None,
+        "invited_departments": meeting.invited_department_codes,
+        "invited_units": [inv.unit.code for inv in meeting.unit_invitations],
+        "agenda": [{"id": i.id, "title": i.title, "department": i.department_code, "status": i.status,
+                    "position": i.position, "kind": i.kind} for i in meeting.items],
+        "attendance": [{"department": a.department_code, "status": a.status, "delegate": a.delegate_name or None,
+                        "reason": a.reason or None} for a in meeting.attendance],
+        "decisions": [d.as_dict() for d in meeting.decisions],
+        "minutes": {"state": "published" if minutes and minutes.is_published else ("draft" if minutes else "none"),
+                    "revision": minutes.revision if minutes else 0},
+    }
+
+
+@bp.route("/units/<code>/meetings", methods=["POST"])
+def create_meeting(code: str):
+    unit = access.unit_or_404(g.api_user, code)
+    try:
+        meeting = svc.create_meeting(unit, _json_body(), by=g.api_user)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify(meeting_json(meeting)), 201
+
+
+@bp.route("/meetings/<int:meeting_id>")
+def get_meeting(meeting_id: int):
+    return jsonify(meeting_json(access.meeting_or_404(g.api_user, meeting_id)))
+
+
+@bp.route("/meetings/<int:meeting_id>/agenda-items", methods=["POST"])
+def propose_item(meeting_id: int):
+    meeting = access.meeting_or_404(g.api_user, meeting_id)
+    try:
+        data = _json_body()
+        item = svc.propose_item(meeting, title=data.get("title"), description=data.get("description"),
+                                department=data.get("department"), by=g.api_user)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify({"id": item.id, "title": item.title, "department": item.department_code,
+                    "status": item.status, "position": item.position}), 201
+
+
+@bp.route("/meetings/<int:meeting_id>/transitions", methods=["POST"])
+def transition(meeting_id: int):
+    meeting = access.meeting_or_404(g.api_user, meeting_id)
+    try:
+        data = _json_body()
+        svc.transition(meeting, str(data.get("to", "")), by=g.api_user, reason=data.get("reason") or "")
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify(meeting_json(meeting))

@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from urllib.parse import quote
+
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import extract, select
+
+from portal import access
+from portal.blueprints.auth.forms import ConfirmForm
+from portal.blueprints.meetings import bp
+from portal.extensions import db
+from portal.models import (AgendaItem, AttendanceStatus, Department, Material, Meeting, MeetingStatus, Unit)
+from portal.pagination import paginate
+from portal.services import PermissionDenied, ServiceError
+from portal.services import meetings as svc
+
+
+def _meeting_or_404(meeting_id: int) -> Meeting:
+    meeting = Meeting.get_for_unit_or_404(meeting_id, g.unit)
+    if not access.can_see_meeting(current_user, meeting):
+        abort(404)
+    return meeting
+
+
+def _item_or_404(meeting: Meeting, item_id: int) -> AgendaItem:
+    item = next((i for i in meeting.items if i.id == item_id), None)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _back(meeting: Meeting, anchor: str = ""):
+    return redirect(url_for(".detail", meeting_id=meeting.id) + (f"#{anchor}" if anchor else ""))
+
+
+def _attempt(action, success: str | None = None):
+    """Run one service call for a POST: commit and flash, or roll back and show the refusal."""
+    if not ConfirmForm().validate_on_submit():
+        flash(_("The form expired. Please try again."), "danger")
+        return False
+    try:
+        result = action()
+    except PermissionDenied as exc:
+        db.session.rollback()
+        abort(403, exc.message)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return False
+    db.session.commit()
+    if success:
+        flash(success, "success")
+    return result if result is not None else True
+
+
+@bp.route("/")
+def index():
+    q = (request.args.get("q") or "").strip()[:100]
+    year = request.args.get("year", type=int)
+    status = request.args.get("status") or ""
+    stmt = select(Meeting).where(Meeting.visible_from_clause(g.unit))
+    if q:
+        stmt = stmt.where(Meeting.title.contains(q, autoescape=True))
+    if year:
+        stmt = stmt.where(extract("year", Meeting.starts_at) == year)
+    if status in {s.value for s in MeetingStatus}:
+        stmt = stmt.where(Meeting.status == status)
+    meetings = paginate(stmt.order_by(Meeting.starts_at.desc(), Meeting.id.desc()))
+    this_year = datetime.now().year
+    return render_template("meetings/index.html", meetings=meetings, q=q, year=year, status=status,
+                           years=range(this_year + 1, this_year - 6, -1), statuses=list(MeetingStatus),
+                           can_convene=access.can_convene(current_user, g.unit))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    if not access.can_convene(current_user, g.unit):
+        abort(403)
+    children = db.session.scalars(select(Unit).where(Unit.parent_id == g.unit.id).order_by(Unit.code)).all()
+    departments = Department.all()
+    form = ConfirmForm()
+    values = request.form if request.method == "POST" else {}
+    errors: dict[str, str] = {}
+    if request.method == "POST" and form.validate_on_submit():
+        data = {k: request.form.get(k) for k in ("title", "starts_at", "ends_at", "location", "agenda_closes_at",
+                                                  "notice_number", "series")}
+        data["invited_departments"] = request.form.getlist("departments")
+        data["invited_units"] = request.form.getlist("units")
+        try:
+            meeting = svc.create_meeting(g.unit, data, by=current_user)
+        except PermissionDenied:
+            abort(403)
+        except ServiceError as exc:
+            db.session.rollback()
+            errors[exc.field or "_"] = exc.message
+        else:
+            db.session.commit()
+            flash(_("The meeting is scheduled as a draft. Open the agenda when the invitations should go out."),
+                  "success")
+            return redirect(url_for(".detail", meeting_id=meeting.id))
+    return render_template("meetings/new.html", form=form, values=values, errors=errors, children=children,
+                           departments=departments), 400 if errors else 200
+
+
+@bp.route("/<int:meeting_id>/")
+def detail(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    convener = access.can_convene(current_user, meeting)
+    return render_template(
+        "meetings/detail.html", meeting=meeting, convener=convener,
+        can_propose=access.can_propose(current_user, meeting) and meeting.status == MeetingStatus.AGENDA_OPEN.value,
+        can_publish=access.can_publish(current_user, meeting),
+        own_departments=access.liaison_departments(current_user, meeting.unit),
+        proposals=[i for i in meeting.items if i.status != "accepted"],
+        offers=svc.deferred_offers(meeting) if convener and meeting.status in ("draft", "agenda_open") else [],
+        transitions=sorted(svc.TRANSITIONS[meeting.status_enum], key=lambda s: list(MeetingStatus).index(s)),
+        attendance={a.department_code: a for a in meeting.attendance},
+        attendance_statuses=list(AttendanceStatus), departments=Department.all(),
+        is_own_unit=meeting.unit_id == g.unit.id, form=ConfirmForm(),
+    )
+
+
+@bp.route("/<int:meeting_id>/transition", methods=["POST"])
+def transition(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    target = request.form.get("to", "")
+    if _attempt(lambda: svc.transition(meeting, target, by=current_user, reason=request.form.get("reason", "")),
+                _("The meeting is now: %(state)s.", state=MeetingStatus(target).label
+                  if target in {s.value for s in MeetingStatus} else target)) is False and target == "cancelled":
+        return redirect(url_for(".cancel", meeting_id=meeting.id))
+    return _back(meeting)
+
+
+@bp.route("/<int:meeting_id>/cancel")
+def cancel(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    if not access.can_convene(current_user, meeting):
+        abort(403)
+    return render_template("meetings/cancel.html", meeting=meeting, form=ConfirmForm())
+
+
+@bp.route("/<int:meeting_id>/items", methods=["POST"])
+def propose(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+
+    def act():
+        item = svc.propose_item(meeting, title=request.form.get("title"), description=request.form.get("description"),
+                                department=request.form.get("department") or None, by=current_user)
+        upload = request.files.get("material")
+        if upload and upload.filename:
+            svc.add_material(item, upload, by=current_user)
+        return item
+
+    _attempt(act, _("Your item is proposed. The office will decide whether it goes on the agenda."))
+    return _back(meeting, "agenda")
+
+
+@bp.route("/<int:meeting_id>/items/<int:item_id>/decide", methods=["POST"])
+def decide(meeting_id: int, item_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    item = _item_or_404(meeting, item_id)
+    target = request.form.get("merge_into", type=int)
+    merge_into = next((i for i in meeting.items if i.id == target), None) if target else None
+    _attempt(lambda: svc.decide_item(item, request.form.get("action", ""), by=current_user,
+                                     reason=request.form.get("reason", ""), merge_into=merge_into),
+             _("The item is updated."))
+    return _back(meeting, "proposals")
+
+
+@bp.route("/<int:meeting_id>/items/<int:item_id>/move", methods=["POST"])
+def move(meeting_id: int, item_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    item = _item_or_404(meeting, item_id)
+    _attempt(lambda: svc.move_item(item, -1 if request.form.get("direction") == "up" else 1, by=current_user))
+    return _back(meeting, "agenda")
+
+
+@bp.route("/<int:meeting_id>/items/<int:item_id>/materials", methods=["POST"])
+def upload(meeting_id: int, item_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    item = _item_or_404(meeting, item_id)
+    upload_file = request.files.get("material")
+    if not upload_file or not upload_file.filename:
+        flash(_("Choose a file to upload."), "danger")
+        return _back(meeting, "agenda")
+    _attempt(lambda: svc.add_material(item, upload_file, by=current_user), _("The material is attached."))
+    return _back(meeting, "agenda")
+
+
+@bp.route("/<int:meeting_id>/materials/<int:material_id>")
+def material(meeting_id: int, material_id: int):
+    from portal.uploads import send_stored
+
+    meeting = _meeting_or_404(meeting_id)
+    found = db.session.scalar(select(Material).join(AgendaItem).where(
+        Material.id == material_id, AgendaItem.meeting_id == meeting.id))
+    if found is None:
+        abort(404)
+    return send_stored(found.stored_name, found.original_name, found.content_type)
+
+
+@bp.route("/<int:meeting_id>/carry/<int:item_id>", methods=["POST"])
+def carry(meeting_id: int, item_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    source = next((i for i in svc.deferred_offers(meeting) if i.id == item_id), None)
+    if source is None:
+        abort(404)
+    _attempt(lambda: svc.carry_over(meeting, source, by=current_user), _("The deferred item is on this agenda."))
+    return _back(meeting, "agenda")
+
+
+@bp.route("/<int:meeting_id>/attendance", methods=["POST"])
+def attendance(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _attempt(lambda: svc.record_attendance(
+        meeting, request.form.get("department", ""), request.form.get("status", ""), by=current_user,
+        attendee_name=request.form.get("attendee_name", ""), delegate_name=request.form.get("delegate_name", ""),
+        reason=request.form.get("reason", "")), _("Sign-in recorded."))
+    return _back(meeting, "attendance")
+
+
+@bp.route("/<int:meeting_id>/decisions", methods=["POST"])
+def add_decision(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    data = {k: request.form.get(k) for k in ("text", "lead_department", "due_date", "item_id")}
+    data["co_departments"] = request.form.getlist("co_departments")
+    _attempt(lambda: svc.add_decision(meeting, data, by=current_user), _("Decision recorded."))
+    return _back(meeting, "decisions")
+
+
+@bp.route("/<int:meeting_id>/decisions/<int:decision_id>/delete", methods=["GET", "POST"])
+def delete_decision(meeting_id: int, decision_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    decision = next((d for d in meeting.decisions if d.id == decision_id), None)
+    if decision is None:
+        abort(404)
+    if request.method == "POST":
+        _attempt(lambda: svc.delete_decision(decision, by=current_user), _("Decision removed."))
+        return _back(meeting, "decisions")
+    if not access.can_convene(current_user, meeting):
+        abort(403)
+    return render_template("meetings/confirm.html", meeting=meeting, form=ConfirmForm(),
+                           question=_("Remove the decision “%(text)s”?", text=decision.text[:200]),
+                           action=url_for(".delete_decision", meeting_id=meeting.id, decision_id=decision.id))
+
+
+@bp.route("/<int:meeting_id>/minutes", methods=["GET", "POST"])
+def minutes(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    convener = access.can_convene(current_user, meeting)
+    current = meeting.minutes
+    body = current.body if current and current.body else None
+    base = current.revision if current else 0
+    reason = ""
+    conflict = None
+    status = 200
+    if request.method == "POST":
+        if not convener:
+            abort(403)
+        body = request.form.get("body", "")
+        reason = request.form.get("reason", "")
+        base = request.form.get("base_revision", type=int) or 0
+        if ConfirmForm().validate_on_submit():
+            try:
+                revision = svc.save_minutes(meeting, body, by=current_user, base_revision=base, reason=reason)
+            except PermissionDenied:
+                abort(403)
+            except ServiceError as exc:
+                db.session.rollback()
+                meeting = _meeting_or_404(meeting_id)
+                current = meeting.minutes
+                flash(exc.message, "danger")
+                if exc.status == 409:
+                    conflict = current
+                status = exc.status
+            else:
+                db.session.commit()
+                flash(_("Revision %(n)d saved.", n=revision.number), "success")
+                return redirect(url_for(".minutes", meeting_id=meeting.id))
+    if body is None:
+        body = svc.minutes_skeleton(meeting) if convener else ""
+    return render_template("meetings/minutes.html", meeting=meeting, minutes=current, body=body, base=base,
+                           reason=reason, conflict=conflict, convener=convener, form=ConfirmForm(),
+                           editable=convener and meeting.status in ("held", "minutes_published")), status
+
+
+@bp.route("/<int:meeting_id>/minutes/revisions/<int:number>")
+def revision(meeting_id: int, number: int):
+    meeting = _meeting_or_404(meeting_id)
+    revisions = meeting.minutes.revisions if meeting.minutes else []
+    rev = next((r for r in revisions if r.number == number), None)
+    if rev is None or not (rev.published or access.can_convene(current_user, meeting)):
+        abort(404)
+    previous = next((r for r in revisions if r.number == number - 1), None)
+    diff = list(difflib.unified_diff((previous.body if previous else "").splitlines(), rev.body.splitlines(),
+                                     lineterm="", n=2))[2:]
+    return render_template("meetings/revision.html", meeting=meeting, rev=rev, previous=previous, diff=diff)
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"meeting.{filename.rsplit('.', 1)[-1]}\"; "
+                                               f"filename*=UTF-8''{quote(filename)}")
+    return response
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@bp.route("/<int:meeting_id>/notice.docx")
+def notice_docx(meeting_id: int):
+    from portal.exports.official import notice_docx as build
+
+    meeting = _meeting_or_404(meeting_id)
+    return _download(build(meeting), f"{meeting.title}-会议通知.docx", DOCX)
+
+
+@bp.route("/<int:meeting_id>/minutes.docx")
+def minutes_docx(meeting_id: int):
+    from portal.exports.official import minutes_docx as build
+
+    meeting = _meeting_or_404(meeting_id)
+    if meeting.minutes is None or not meeting.minutes.revision:
+        abort(404)
+    if not meeting.minutes.is_published and not access.can_convene(current_user, meeting):
+        abort(404)
+    return _download(build(meeting), f"{meeting.title}-会议纪要.docx", DOCX)
+
+
+@bp.route("/<int:meeting_id>/meeting.ics")
+def meeting_ics(meeting_id: int):
+    from portal.exports.official import ics
+
+    meeting = _meeting_or_404(meeting_id)
+    return _download(ics(meeting, prodid_host=request.host), f"{meeting.title}.ics", "text/calendar")
