@@ -64,20 +64,13 @@ def notify_item_decided(item_id: int) -> bool:
     return note is not None
 
 
-def _local_now():
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app
-
-    return datetime.now(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).replace(tzinfo=None)
-
-
 @portal_job
 def send_reminders(reschedule: bool = False) -> dict:
     """Invitees hear one day before the meeting; departments that proposed
     nothing hear two days before the agenda closes. Each once."""
-    now = _local_now()
+    from portal.services.meetings import local_now
+
+    now = local_now()
     counts = {"meeting_reminder": 0, "agenda_nudge": 0}
     upcoming = db.session.scalars(select(Meeting).where(
         Meeting.status.in_([MeetingStatus.AGENDA_OPEN.value, MeetingStatus.AGENDA_LOCKED.value]),

@@ -177,6 +177,15 @@ def _register_template_helpers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    @app.before_request
+    def embedded_scheduler():
+        # Started by the first request, so that CLI commands never start it.
+        if not app.config.get("_scheduler_checked"):
+            app.config["_scheduler_checked"] = True
+            from portal.scheduler import start_embedded_scheduler
+
+            start_embedded_scheduler(app)
+
     @app.teardown_request
     def teardown(exc):
         g.pop("_memberships", None)

@@ -57,10 +57,24 @@ def register_cli(app: Flask) -> None:
                      created=len(result.created), existing=result.existing))
         for username in result.created:
             click.echo(f"  {username}")
+        for title in result.meetings:
+            click.echo(_("Demo meeting: %(title)s", title=title))
         click.echo(_("Password of these accounts: the value of PORTAL_DEMO_PASSWORD (%(which)s). "
                      "For demos only: never use these accounts in production.",
                      which=_("set") if os.environ.get("PORTAL_DEMO_PASSWORD") else "portal-demo-2026"))
         click.echo(_("Seeded in %(seconds).1f s.", seconds=time.monotonic() - started))
 
+    jobs = AppGroup("jobs", help="Background jobs.")
+
+    @jobs.command("reminders")
+    def reminders_command() -> None:
+        """Send due meeting reminders now (cron-able; the worker does this every 10 minutes)."""
+        from jobs.meetings import send_reminders
+
+        counts = send_reminders()
+        click.echo(_("Reminders sent: %(meetings)d meeting reminders, %(nudges)d agenda reminders.",
+                     meetings=counts["meeting_reminder"], nudges=counts["agenda_nudge"]))
+
+    app.cli.add_command(jobs)
     app.cli.add_command(units)
     app.cli.add_command(demo)

@@ -62,5 +62,6 @@ class Config:
         self.UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads")
         # Requests may carry one upload and a form around it; larger ones are cut off early.
         self.MAX_CONTENT_LENGTH = self.UPLOAD_MAX_BYTES + 1024 * 1024
+        self.EMBEDDED_SCHEDULER = _bool("EMBEDDED_SCHEDULER", True)
         self.PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
         self.TESTING = False

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tests.conftest import PASSWORD  # noqa: E402
@@ -24,8 +23,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 TIMEOUT_MS = 10_000
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed (make browser-deps)", allow_module_level=True)
+assert Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed: run `make browser-deps` (make test does)"
 
 
 def _free_port() -> int:
@@ -173,3 +171,50 @@ def test_province_office_lists_and_searches_units_below(people, live_server, chr
         assert page.url == live_server + "/street/410105001/"
     finally:
         context.close()
+
+
+def test_liaison_proposes_an_item_and_reads_the_shared_agenda(people, live_server, chromium, artifacts, run_in_app):
+    from datetime import datetime, timedelta
+
+    from portal.extensions import db
+    from portal.models import Unit, User
+    from portal.services import meetings as svc
+
+    def schedule():
+        office = db.session.get(User, people["office-410105"].id)
+        meeting = svc.create_meeting(db.session.get(Unit, people["office-410105"].home_unit_id), {
+            "title": "第一季度联席会议", "starts_at": datetime.now() + timedelta(days=7),
+            "location": "区教育局", "invited_departments": ["edu", "civil"]}, by=office)
+        svc.transition(meeting, "agenda_open", by=office)
+        return meeting.id
+    meeting_id = run_in_app(schedule)
+    url = f"{live_server}/district/410105/meetings/{meeting_id}/"
+
+    liaison_ctx, liaison = _new_page(chromium, PHONE, is_mobile=True, has_touch=True)
+    office_ctx, office = _new_page(chromium, DESKTOP)
+    try:
+        _log_in(liaison, live_server, "edu-410105")
+        liaison.goto(url)
+        liaison.fill("#item-title", "推进社区学校标准化建设")
+        liaison.fill("#item-description", "请审议2026年建设方案。")
+        with liaison.expect_navigation():
+            liaison.click("#propose-submit")
+        expect(liaison.locator(".alert-success")).to_be_visible()
+        expect(liaison.locator("#proposals")).to_contain_text("推进社区学校标准化建设")
+        liaison.screenshot(path=str(artifacts / "meeting-proposed-phone.png"), full_page=True)
+
+        _log_in(office, live_server, "office-410105")
+        office.goto(url)
+        with office.expect_navigation():
+            office.locator("#proposals form button[type=submit]").first.click()  # "accept" is preselected
+        with office.expect_navigation():
+            office.click("button[data-to=agenda_locked]")
+        expect(office.locator("#meeting-status")).to_have_text("议程已锁定")
+
+        liaison.goto(url)
+        expect(liaison.locator("#agenda-items")).to_contain_text("推进社区学校标准化建设")
+        assert liaison.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        liaison.screenshot(path=str(artifacts / "meeting-agenda-phone.png"), full_page=True)
+    finally:
+        liaison_ctx.close()
+        office_ctx.close()

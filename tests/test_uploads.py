@@ -308,7 +308,8 @@ def test_extension_not_allowed_is_refused(folder, filename):
     assert stored_files(folder) == []
 
 
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48) + b"This program cannot be run in DOS mode"
+EXE = (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48)
+       + b"This program cannot be run in DOS mode")
 HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 NOT_WORD_ZIP = make_zip({"readme.txt": b"hello", "word/fake.txt": b"not a document"})
 

@@ -21,6 +21,7 @@ class SeedResult:
     report: ImportReport
     created: list[str] = field(default_factory=list)
     existing: int = 0
+    meetings: list[str] = field(default_factory=list)
 
 
 def _office_units() -> list[Unit]:
@@ -62,4 +63,102 @@ def seed_demo(divisions_path: str, *, password: str) -> SeedResult:
             ensure(f"{dept.code}-{unit.code}", f"{unit.name}{dept.name_zh}联络员", unit, Role.LIAISON, dept.code)
     ensure("viewer-41", "河南省领导（只读）", Unit.by_code("41"), Role.VIEWER, None)
     db.session.flush()
+    result.meetings = seed_meetings()
     return result
+
+
+# --- demo meetings -------------------------------------------------------------
+
+def _quarter_title(when, unit_name: str) -> str:
+    return f"{unit_name}{when.year}年第{(when.month - 1) // 3 + 1}季度社区教育联席会议"
+
+
+def seed_meetings(today=None) -> list[str]:
+    """A held meeting with published minutes and decisions for 金水区 and 郑州市,
+    and an upcoming Jinshui meeting whose agenda is open. Idempotent by title."""
+    from datetime import date, datetime, time, timedelta
+
+    from portal.models import Meeting
+    from portal.services import meetings as svc
+
+    today = today or date.today()
+    made: list[str] = []
+    past = datetime.combine(today - timedelta(days=70), time(14, 30))
+    upcoming = datetime.combine(today + timedelta(days=10), time(9, 0))
+
+    def exists(unit: Unit, title: str) -> bool:
+        return db.session.scalar(select(Meeting.id).where(Meeting.unit_id == unit.id, Meeting.title == title)) is not None
+
+    plans = [
+        ("410105", _quarter_title(past, "金水区"), "金水区教育局三楼会议室", [
+            ("edu", "推进社区学校标准化建设", "2026年底前各街道社区学校达到市级标准。"),
+            ("civil", "社区老年教育场地统筹使用", "利用社区党群服务中心开设老年课堂。"),
+            ("women", "家庭教育指导服务进社区", "每个社区每季度至少开展一次家庭教育讲座。"),
+        ], [
+            ("各街道年内完成社区学校标准化建设，区教育局牵头验收。", "edu", ["civil", "finance"], 45),
+            ("统筹社区党群服务中心场地，开设老年课堂不少于每周两次。", "civil", ["aging", "culture"], 90),
+            ("开展“家庭教育进社区”活动，全年覆盖所有社区。", "women", ["edu", "ggw"], 120),
+        ]),
+        ("4101", _quarter_title(past, "郑州市"), "郑州市教育局第一会议室", [
+            ("edu", "全市社区教育示范街道创建", "部署2026年度示范街道创建工作。"),
+            ("hrss", "社区职业技能培训", "面向失业人员和农民工开展技能培训。"),
+        ], [
+            ("各区县（市）年内推荐市级社区教育示范街道不少于2个。", "edu", ["civil"], 60),
+            ("全年开展社区职业技能培训不少于500人次。", "hrss", ["edu", "union", "women"], 120),
+        ]),
+    ]
+    for code, title, place, proposals, decisions in plans:
+        unit = Unit.by_code(code)
+        office = User.by_username(f"office-{code}")
+        if unit is None or office is None or exists(unit, title):
+            continue
+        meeting = svc.create_meeting(unit, {"title": title, "starts_at": past, "ends_at": past + timedelta(hours=2),
+                                            "location": place, "notice_number": f"社教办〔{past.year}〕{len(made) + 3}号"},
+                                     by=office)
+        svc.transition(meeting, "agenda_open", by=office)
+        items = []
+        for dept, item_title, text in proposals:
+            liaison = User.by_username(f"{dept}-{code}") or office
+            item = svc.propose_item(meeting, title=item_title, description=text, by=liaison,
+                                    department=dept if liaison is office else None)
+            svc.decide_item(item, "accept", by=office)
+            items.append(item)
+        svc.transition(meeting, "agenda_locked", by=office)
+        for invitation in meeting.invitations:
+            dept = invitation.department_code
+            if dept in ("police", "agri"):
+                svc.record_attendance(meeting, dept, "absent", by=office, reason="另有公务")
+            elif dept in ("finance",):
+                svc.record_attendance(meeting, dept, "delegate", by=office, delegate_name="王科长")
+            else:
+                svc.record_attendance(meeting, dept, "present", by=office, attendee_name=f"{invitation.department.name_zh}联络员")
+        svc.transition(meeting, "held", by=office)
+        for index, (text, lead, co, due_days) in enumerate(decisions):
+            svc.add_decision(meeting, {"text": text, "lead_department": lead, "co_departments": co,
+                                       "due_date": (past + timedelta(days=due_days)).date(),
+                                       "item_id": items[min(index, len(items) - 1)].id}, by=office)
+        skeleton = svc.minutes_skeleton(meeting)
+        svc.save_minutes(meeting, skeleton, by=office, base_revision=0)
+        discussion = "\n".join(f"### {i + 1}. {item.title}\n\n会议听取了{item.department.name_zh}的汇报，"
+                               f"同意{item.description}\n" for i, item in enumerate(items))
+        body = skeleton.split("## ")[0] + "## " + skeleton.split("## ")[1] + "## 议题讨论\n\n" + discussion
+        svc.save_minutes(meeting, body, by=office, base_revision=1)
+        svc.publish_minutes(meeting, by=office)
+        made.append(title)
+
+    jinshui = Unit.by_code("410105")
+    office = User.by_username("office-410105")
+    title = _quarter_title(upcoming, "金水区")
+    if jinshui is not None and office is not None and not exists(jinshui, title):
+        meeting = svc.create_meeting(jinshui, {
+            "title": title, "starts_at": upcoming, "location": "金水区教育局三楼会议室",
+            "agenda_closes_at": upcoming - timedelta(days=3),
+            "invited_units": ["410105001", "410105002"]}, by=office)
+        svc.transition(meeting, "agenda_open", by=office)
+        liaison = User.by_username("youth-410105")
+        if liaison is not None:
+            svc.propose_item(meeting, title="青少年假期社区实践活动", description="寒假期间组织青少年到社区开展志愿服务。",
+                             by=liaison)
+        made.append(title)
+    db.session.flush()
+    return made

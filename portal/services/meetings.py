@@ -244,7 +244,7 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
         if not reason:
             raise ServiceError(_("Say why the meeting is cancelled."), "reason")
         meeting.cancel_reason = reason[:1000]
-    if target is S.HELD and meeting.starts_at > _local_now():
+    if target is S.HELD and meeting.starts_at > local_now():
         raise ServiceError(_("The meeting starts on %(when)s: it cannot be marked as held before then.",
                              when=meeting.starts_at.strftime("%Y-%m-%d %H:%M")), "to")
     meeting.status = target.value
@@ -260,7 +260,7 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
     return meeting
 
 
-def _local_now() -> datetime:
+def local_now() -> datetime:
     from zoneinfo import ZoneInfo
 
     from flask import current_app
