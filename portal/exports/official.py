@@ -70,7 +70,7 @@ RED = RGBColor(0xFF, 0x00, 0x00)
 
 STYLE_TITLE = "Official Title"
 STYLE_BODY = "Official Body"
-STYLE_PLAIN = "Official Body (no indent)"
+STYLE_PLAIN = "Official Body Flush"
 STYLE_HEADING = {1: "Official Heading 1", 2: "Official Heading 2", 3: "Official Heading 3"}
 STYLE_LETTERHEAD = "Official Letterhead"
 STYLE_DOC_NUMBER = "Official Document Number"
@@ -182,7 +182,7 @@ def _format_font(target, name: str, size: Length, *, bold: Optional[bool] = None
     szcs = rpr.find(qn("w:szCs"))
     if szcs is None:
         szcs = OxmlElement("w:szCs")
-        rpr.append(szcs)
+        rpr.find(qn("w:sz")).addnext(szcs)
     szcs.set(qn("w:val"), str(int(size.pt * 2)))
     if bold is not None:
         target.font.bold = bold
@@ -269,7 +269,7 @@ def _new_document(*, title: str, author: str):
     for tag in ("w:sz", "w:szCs"):
         rpr.find(qn(tag)).set(qn("w:val"), str(int(BODY_SIZE.pt * 2)))
     lang = rpr.find(qn("w:lang"))
-    lang.set(qn("w:val"), "zh-CN")
+    lang.set(qn("w:val"), "en-US")
     lang.set(qn("w:eastAsia"), "zh-CN")
     spacing = defaults.find(qn("w:pPrDefault")).find(qn("w:pPr")).find(qn("w:spacing"))
     spacing.set(qn("w:after"), "0")
@@ -294,9 +294,8 @@ def _new_document(*, title: str, author: str):
     _paragraph_style(doc, STYLE_PAGE_NUMBER, PAGE_NUMBER_FONT, PAGE_NUMBER_SIZE, exact=False)
 
     props = doc.core_properties
-    props.title = title
-    props.author = author
-    props.last_modified_by = author
+    props.title = _clean(title)[:255]
+    props.author = props.last_modified_by = _clean(author)[:255]
     props.language = "zh-CN"
     props.comments = ""
     props.created = props.modified = datetime.now(timezone.utc).replace(tzinfo=None)
