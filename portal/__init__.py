@@ -114,6 +114,7 @@ def _register_errors(app: Flask) -> None:
         403: lambda: _("You are not allowed to do this here."),
         404: lambda: _("There is nothing here, or it is not yours to see."),
         405: lambda: _("This address does not accept that method."),
+        409: lambda: _("Someone else changed this at the same moment. Reload the page, check, and try again."),
         429: lambda: _("Too many attempts. Please wait a few minutes and try again."),
         500: lambda: _("Something went wrong on our side. Nothing you sent was saved."),
     }
@@ -133,6 +134,13 @@ def _register_errors(app: Flask) -> None:
 
     for code in messages:
         app.register_error_handler(code, handler(code))
+
+    from sqlalchemy.orm.exc import StaleDataError
+
+    @app.errorhandler(StaleDataError)
+    def stale(error):
+        db.session.rollback()
+        return handler(409)(error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

@@ -331,6 +331,8 @@ def test_markdown_blocks_keep_text_of_unmapped_markup():
     blocks = markdown_blocks("#### 四级\n\n> 引文\n\n```\nprint(1)\n```\n\n- \n\n1. \n\nWord\nwrap")
     assert blocks == [(3, [("四级", False)]), (0, [("引文", False)]), (0, [("print(1)", False)]),
                       (0, [("1.", False)]), (0, [("Word wrap", False)])]
+    # Characters XML cannot carry would make python-docx fail: they go, the rest stays.
+    assert markdown_blocks("甲\x0b乙\x00丙") == [(0, [("甲乙丙", False)])]
 
 
 # --- the calendar file --------------------------------------------------------------------------

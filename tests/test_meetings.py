@@ -299,3 +299,38 @@ def test_api_refusals(client, people):
     liaison_creates = client.post("/api/v1/units/410105/meetings", headers=api_token(client, "edu-410105"),
                                   json={"title": "x", "starts_at": FUTURE})
     assert liaison_creates.status_code == 403
+
+
+def test_times_with_one_digit_hours_are_understood(client, people):
+    office = api_token(client, "office-410105")
+    created = client.post("/api/v1/units/410105/meetings", headers=office,
+                          json={"title": "九点的会", "starts_at": "2030-12-10 9:00", "invited_departments": ["edu"]})
+    assert created.status_code == 201 and created.get_json()["starts_at"] == "2030-12-10T09:00"
+
+
+def test_simultaneous_transitions_do_not_overwrite(people, run_in_app, app):
+    """Two offices move the same meeting at once: the second gets a conflict, not a silent overwrite."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from portal.models import Unit, User
+    from portal.services import meetings as svc
+
+    def schedule():
+        office = db.session.get(User, people["office-410105"].id)
+        return svc.create_meeting(db.session.get(Unit, office.home_unit_id), {
+            "title": "并发", "starts_at": FUTURE, "invited_departments": ["edu"]}, by=office).id
+    meeting_id = run_in_app(schedule)
+    with app.app_context():
+        first = db.session.get(Meeting, meeting_id)
+        first_office = db.session.get(User, people["office-410105"].id)
+        with app.app_context():  # a second request, with its own session, commits first
+            svc.transition(db.session.get(Meeting, meeting_id), "cancelled", reason="取消",
+                           by=db.session.get(User, people["office-4101"].id))
+            db.session.commit()
+            db.session.remove()
+        with pytest.raises(StaleDataError):
+            svc.transition(first, "agenda_open", by=first_office)
+            db.session.commit()
+        db.session.rollback()
+        db.session.remove()
+    assert run_in_app(lambda: db.session.get(Meeting, meeting_id).status) == "cancelled"

@@ -82,11 +82,16 @@ def parse_datetime(value: Any, field: str, *, required: bool = True) -> Optional
         return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=None, second=0, microsecond=0)
-    try:
-        parsed = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
+    text = str(value).strip()
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    try:  # ISO 8601 with an offset: taken as the wall-clock time it names
+        return datetime.fromisoformat(text).replace(tzinfo=None, second=0, microsecond=0)
     except ValueError:
         raise ServiceError(_("%(field)s is not a date and time of the form YYYY-MM-DD HH:MM.", field=field), field)
-    return parsed.replace(tzinfo=None, second=0, microsecond=0)
 
 
 def parse_date(value: Any, field: str) -> Optional[date]:
@@ -418,12 +423,20 @@ def record_attendance(meeting: Meeting, department_code: str, status: str, *, by
 # --- minutes -------------------------------------------------------------------
 
 def minutes_skeleton(meeting: Meeting) -> str:
-    """The first draft: attendance from the sign-in, a heading per agenda item."""
+    """The first draft: attendance from the sign-in, a heading per agenda item.
+    Always in Chinese: the minutes become an official document."""
+    from flask_babel import force_locale
+
+    with force_locale("zh_Hans_CN"):
+        return _minutes_skeleton(meeting)
+
+
+def _minutes_skeleton(meeting: Meeting) -> str:
     lines = [f"# {meeting.title}", "", "## " + _("Attendance"), ""]
     by_dept = {a.department_code: a for a in meeting.attendance}
     for invitation in meeting.invitations:
         row = by_dept.get(invitation.department_code)
-        name = invitation.department.name
+        name = invitation.department.name_zh
         if row is None:
             lines.append(f"- {name}: " + _("not recorded"))
         elif row.status == AttendanceStatus.PRESENT.value:
