@@ -334,3 +334,15 @@ def test_simultaneous_transitions_do_not_overwrite(people, run_in_app, app):
         db.session.rollback()
         db.session.remove()
     assert run_in_app(lambda: db.session.get(Meeting, meeting_id).status) == "cancelled"
+
+
+def test_edit_with_a_stale_version_keeps_the_input(office, new_browser, people, run_in_app):
+    meeting_id = _schedule(office, starts_at=FUTURE, departments=["edu"])
+    url = f"{BASE}/{meeting_id}/edit"
+    version = run_in_app(lambda: db.session.get(Meeting, meeting_id).version)
+    ok = office.post_form(url, {"title": "改期后的会议", "starts_at": FUTURE, "location": "新会场", "version": version})
+    assert ok.status_code == 302
+    stale = office.post_form(url, {"title": "我的旧输入", "starts_at": FUTURE, "location": "旧会场", "version": version})
+    assert stale.status_code == 409 and "我的旧输入" in stale.get_data(as_text=True)
+    assert run_in_app(lambda: db.session.get(Meeting, meeting_id).title) == "改期后的会议"
+    assert _as(new_browser, "edu-410105").get(url).status_code == 403

@@ -106,6 +106,38 @@ def create():
                            departments=departments), 400 if errors else 200
 
 
+@bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
+def edit(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    if not access.can_convene(current_user, meeting):
+        abort(403)
+    fields = ("title", "starts_at", "ends_at", "location", "agenda_closes_at", "notice_number")
+    values = {k: getattr(meeting, k) for k in fields}
+    for key in ("starts_at", "ends_at", "agenda_closes_at"):
+        values[key] = values[key].strftime("%Y-%m-%dT%H:%M") if values[key] else ""
+    errors: dict[str, str] = {}
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        values = {k: request.form.get(k, "") for k in fields}
+        if request.form.get("version", type=int) != meeting.version:
+            errors["_"] = _("Someone else changed this meeting while you were editing. Your input is kept below; "
+                            "check the meeting and save again.")
+            values["version"] = meeting.version
+        else:
+            try:
+                svc.update_meeting(meeting, values, by=current_user)
+            except ServiceError as exc:
+                db.session.rollback()
+                errors[exc.field or "_"] = exc.message
+            else:
+                db.session.commit()
+                flash(_("The meeting is updated."), "success")
+                return redirect(url_for(".detail", meeting_id=meeting.id))
+    return render_template("meetings/edit.html", meeting=meeting, form=form, values=values, errors=errors,
+                           version=values.get("version", meeting.version)), 409 if "_" in errors else (
+                               400 if errors else 200)
+
+
 @bp.route("/<int:meeting_id>/")
 def detail(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
