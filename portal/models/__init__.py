@@ -7,3 +7,6 @@ from portal.models.meetings import (  # noqa: F401
     AgendaItem, Attendance, AttendanceStatus, Decision, DecisionStatus, ItemKind, ItemStatus, Material,
     Meeting, MeetingInvitation, MeetingStatus, MeetingUnitInvitation, Minutes, MinutesRevision,
 )
+from portal.models.tasks import (  # noqa: F401
+    OPEN_STATES, CascadeRun, SupervisionNotice, Task, TaskEvidence, TaskReport, TaskReview, TaskStatus,
+)

@@ -1,0 +1,217 @@
+"""Tasks (任务): decisions become department tasks, cascade down the tiers
+(逐级分解), and are reported on (进度报送), reviewed and supervised (督办)."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Optional
+
+from flask import abort
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text, and_, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models._helpers import utcnow
+from portal.models.accounts import User
+from portal.models.units import Department, Unit
+
+
+class TaskStatus(str, enum.Enum):
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return str(TASK_STATUS_LABELS[self])
+
+
+TASK_STATUS_LABELS = {
+    TaskStatus.ASSIGNED: _l("Assigned"),
+    TaskStatus.IN_PROGRESS: _l("In progress"),
+    TaskStatus.SUBMITTED: _l("Submitted for review"),
+    TaskStatus.ACCEPTED: _l("Accepted"),
+    TaskStatus.RETURNED: _l("Returned"),
+    TaskStatus.CANCELLED: _l("Cancelled"),
+}
+#: States in which a task still has work to do (and can be overdue).
+OPEN_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.SUBMITTED.value,
+               TaskStatus.RETURNED.value)
+
+
+class Task(db.Model):
+    """One unit's instance of a task. A cascaded task has one child instance per
+    receiving unit; the definition (title, description, target) is the root's."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    root_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[Optional[int]] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    lead_department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    co_department_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    target_name: Mapped[Optional[str]] = mapped_column(String(100))
+    target_unit: Mapped[Optional[str]] = mapped_column(String(32))
+    target_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(14, 2))
+    weight: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("1"))
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.ASSIGNED.value, index=True)
+    #: Latest reported percent (a leaf) or the roll-up of the children (a cascaded task).
+    progress: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))
+    actual_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(14, 2))
+    rolled_up_at: Mapped[Optional[datetime]]
+    cancel_reason: Mapped[Optional[str]] = mapped_column(Text)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
+    parent: Mapped[Optional["Task"]] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    lead_department: Mapped[Department] = relationship(lazy="joined")
+    reports: Mapped[list["TaskReport"]] = relationship(back_populates="task", cascade="all, delete-orphan",
+                                                      order_by="TaskReport.id.desc()")
+    reviews: Mapped[list["TaskReview"]] = relationship(back_populates="task", cascade="all, delete-orphan",
+                                                      order_by="TaskReview.id.desc()")
+    notices: Mapped[list["SupervisionNotice"]] = relationship(back_populates="task", cascade="all, delete-orphan",
+                                                              order_by="SupervisionNotice.id.desc()")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def status_enum(self) -> TaskStatus:
+        return TaskStatus(self.status)
+
+    @property
+    def departments(self) -> list[str]:
+        return [self.lead_department_code, *(self.co_department_codes or [])]
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status in OPEN_STATES and self.due_date < today
+
+    @classmethod
+    def overdue_clause(cls, today: date):
+        """Overdue is computed from the due date, never stored."""
+        return and_(cls.status.in_(OPEN_STATES), cls.due_date < today)
+
+    @classmethod
+    def get_for_unit_or_404(cls, task_id: int, unit: Unit) -> "Task":
+        """A task seen from a workspace: the unit's own instances, and its
+        subtree's (an upper office supervises the instances below it)."""
+        task = db.session.scalar(select(cls).join(Unit, Unit.id == cls.unit_id)
+                                 .where(cls.id == task_id, Unit.subtree_clause(unit)))
+        if task is None:
+            abort(404)
+        return task
+
+    def child_summary(self) -> dict[str, int]:
+        rows = db.session.execute(select(Task.status, func.count()).where(Task.parent_id == self.id)
+                                  .group_by(Task.status)).all()
+        return {status: count for status, count in rows}
+
+
+class TaskReport(db.Model):
+    """A progress report (进度报送); every report is kept."""
+
+    __tablename__ = "task_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    department_code: Mapped[Optional[str]] = mapped_column(ForeignKey("departments.code"))
+    percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    actual_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(14, 2))
+    narrative: Mapped[str] = mapped_column(Text, default="")
+    reported_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    task: Mapped[Task] = relationship(back_populates="reports")
+    reported_by: Mapped[Optional[User]] = relationship()
+    department: Mapped[Optional[Department]] = relationship(lazy="joined")
+    evidence: Mapped[list["TaskEvidence"]] = relationship(back_populates="report", cascade="all, delete-orphan",
+                                                          order_by="TaskEvidence.id")
+
+
+class TaskEvidence(db.Model):
+    """An evidence file of a report; stored under a random name outside static/."""
+
+    __tablename__ = "task_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("task_reports.id", ondelete="CASCADE"), index=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    report: Mapped[TaskReport] = relationship(back_populates="evidence")
+
+
+class TaskReview(db.Model):
+    """The assigning unit's verdict on a submitted task: accept (验收) or return (退回)."""
+
+    __tablename__ = "task_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="reviews")
+    reviewed_by: Mapped[Optional[User]] = relationship()
+
+
+class SupervisionNotice(db.Model):
+    """A supervision notice (督办单) from an upper office to a lower unit's task."""
+
+    __tablename__ = "supervision_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    from_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    text: Mapped[str] = mapped_column(Text)
+    sent_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    response: Mapped[Optional[str]] = mapped_column(Text)
+    responded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    responded_at: Mapped[Optional[datetime]]
+
+    task: Mapped[Task] = relationship(back_populates="notices")
+    from_unit: Mapped[Unit] = relationship(lazy="joined")
+    sent_by: Mapped[Optional[User]] = relationship(foreign_keys=[sent_by_id])
+    responded_by: Mapped[Optional[User]] = relationship(foreign_keys=[responded_by_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.responded_at is None
+
+
+class CascadeRun(db.Model):
+    """A cascade being done by a job, so the page can show its progress."""
+
+    __tablename__ = "cascade_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    target: Mapped[list[str] | str] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, finished, failed
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[datetime]]
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.state == "finished" else 0)
