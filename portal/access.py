@@ -169,3 +169,52 @@ def meeting_or_404(user: User, meeting_id: int):
     if meeting is None or not can_see_meeting(user, meeting):
         abort(404)
     return meeting
+
+
+# --- tasks ------------------------------------------------------------------
+
+def _office_at(user: User, unit: Unit) -> bool:
+    """An office role at exactly this unit (not above it)."""
+    return any(m.role_enum.is_office and m.unit_id == unit.id for m in memberships_of(user))
+
+
+def can_report(user: User, task) -> bool:
+    """The unit's own office, and the liaisons of the task's lead and co-operating departments there.
+    Upper offices supervise; they do not report for a lower unit."""
+    if _office_at(user, task.unit):
+        return True
+    return any(code in task.departments for code in liaison_departments(user, task.unit))
+
+
+def assigning_unit(task) -> Unit:
+    """A cascaded instance is assigned by the parent's unit; a task of its own by its unit's office."""
+    return task.parent.unit if task.parent_id else task.unit
+
+
+def can_review(user: User, task) -> bool:
+    return can(user, Permission.ACT, assigning_unit(task))
+
+
+def can_issue(user: User, task) -> bool:
+    """Cascade further, reassign departments: the office of the task's unit (or above)."""
+    return can(user, Permission.ACT, task.unit)
+
+
+def can_supervise(user: User, task) -> bool:
+    """Send a supervision notice: an office strictly above the task's unit."""
+    parent = task.unit.parent
+    return parent is not None and can(user, Permission.ACT, parent)
+
+
+def can_respond(user: User, task) -> bool:
+    return _office_at(user, task.unit)
+
+
+def task_or_404(user: User, task_id: int):
+    """Load a task for the API: 404 unless the user may see the task's unit."""
+    from portal.models import Task
+
+    task = db.session.get(Task, task_id)
+    if task is None or not can(user, Permission.VIEW, task.unit):
+        abort(404)
+    return task

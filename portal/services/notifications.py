@@ -20,6 +20,10 @@ MESSAGES = {
     "minutes_published": _l("The minutes of “%(title)s” of %(unit)s are published."),
     "item_decided": _l("Your item “%(item)s” for “%(title)s”: %(status)s. %(reason)s"),
     "meeting_reminder": _l("Reminder: “%(title)s” of %(unit)s starts on %(when)s."),
+    "task_assigned": _l("New task from %(unit)s: “%(title)s”, due %(due)s."),
+    "task_submitted": _l("“%(title)s” of %(unit)s is submitted for your review."),
+    "task_reviewed": _l("“%(title)s”: %(decision)s. %(comment)s"),
+    "task_notice": _l("Supervision notice from %(sender)s on “%(title)s”: %(text)s"),
     "agenda_nudge": _l("The agenda of “%(title)s” closes on %(closes)s and your department has proposed nothing yet."),
 }
 
@@ -45,6 +49,8 @@ def render(note: Notification) -> str:
         from portal.models import ItemStatus
 
         params["status"] = ItemStatus(params["status"]).label
+    if note.kind == "task_reviewed":
+        params["decision"] = _("accepted") if params.get("decision") == "accept" else _("returned")
     template = MESSAGES.get(note.kind)
     return str(template) % params if template else note.kind
 

@@ -1,0 +1,497 @@
+"""Tasks: creating (on their own or from a decision), cascading down the tiers,
+reporting progress, submitting, reviewing, cancelling, supervising, and the
+roll-up of progress from children to parents. Writes flush and audit; the
+caller commits; fan-out and roll-up run as jobs after the commit."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Optional
+
+from flask_babel import gettext as _
+from sqlalchemy import case, func, insert, select, update
+
+from portal import access
+from portal.extensions import db
+from portal.models import (CascadeRun, Decision, Department, MeetingStatus, Membership, Role, SupervisionNotice,
+                           Task, TaskEvidence, TaskReport, TaskReview, TaskStatus, Unit, User)
+from portal.models._helpers import utcnow
+from portal.queue import enqueue
+from portal.services import Conflict, PermissionDenied, ServiceError
+from portal.services.audit import record
+
+T = TaskStatus
+MAX_TITLE = 200
+MAX_TEXT = 10_000
+#: Fields that belong to the task's definition: set by the issuing unit, the same on every instance.
+DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", "target_value", "weight")
+
+
+# --- validation ------------------------------------------------------------------
+
+def _title(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ServiceError(_("A title is required."), "title")
+    if len(value.strip()) > MAX_TITLE:
+        raise ServiceError(_("The title is longer than %(n)d characters.", n=MAX_TITLE), "title")
+    return value.strip()
+
+
+def _text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ServiceError(_("%(field)s must be text.", field=field), field)
+    if len(value) > limit:
+        raise ServiceError(_("%(field)s is longer than %(n)d characters.", field=field, n=limit), field)
+    return value.strip()
+
+
+def _department(code: Any, field: str) -> str:
+    if not isinstance(code, str) or db.session.get(Department, code) is None:
+        raise ServiceError(_("%(field)s: unknown department %(code)s.", field=field, code=code), field)
+    return code
+
+
+def _departments(codes: Any, field: str) -> list[str]:
+    if codes is None:
+        return []
+    if isinstance(codes, str):
+        codes = [c for c in codes.replace("，", ",").split(",") if c.strip()]
+    if not isinstance(codes, (list, tuple)):
+        raise ServiceError(_("%(field)s must be a list of department codes.", field=field), field)
+    return list(dict.fromkeys(_department(c.strip() if isinstance(c, str) else c, field) for c in codes))
+
+
+def parse_date(value: Any, field: str, *, required: bool = True) -> Optional[date]:
+    if value in (None, ""):
+        if required:
+            raise ServiceError(_("%(field)s is required, as YYYY-MM-DD.", field=field), field)
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ServiceError(_("%(field)s is not a date of the form YYYY-MM-DD: %(value)s", field=field,
+                             value=str(value)[:30]), field)
+
+
+def parse_number(value: Any, field: str, *, required: bool = False, minimum: Optional[Decimal] = None,
+                 maximum: Optional[Decimal] = None) -> Optional[Decimal]:
+    if value in (None, ""):
+        if required:
+            raise ServiceError(_("%(field)s is required.", field=field), field)
+        return None
+    if isinstance(value, bool):
+        raise ServiceError(_("%(field)s must be a number.", field=field), field)
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ServiceError(_("%(field)s must be a number: %(value)s", field=field, value=str(value)[:30]), field)
+    if not number.is_finite():
+        raise ServiceError(_("%(field)s must be a number.", field=field), field)
+    if minimum is not None and number < minimum or maximum is not None and number > maximum:
+        if maximum is None:
+            raise ServiceError(_("%(field)s must be at least %(min)s.", field=field, min=minimum), field)
+        raise ServiceError(_("%(field)s must be between %(min)s and %(max)s.", field=field, min=minimum,
+                             max=maximum), field)
+    return number.quantize(Decimal("0.01"))
+
+
+def _definition(data: dict[str, Any]) -> dict[str, Any]:
+    target = data.get("target")
+    if target in (None, "", {}):
+        target = None
+    elif not isinstance(target, dict):
+        raise ServiceError(_("target must be an object with name, unit and value, or null."), "target")
+    fields = {
+        "title": _title(data.get("title")),
+        "description": _text(data.get("description"), "description"),
+        "due_date": parse_date(data.get("due_date"), "due_date"),
+        "weight": parse_number(data.get("weight", 1) if data.get("weight") not in (None, "") else 1, "weight",
+                               minimum=Decimal("0.01"), maximum=Decimal("100")),
+        "target_name": None, "target_unit": None, "target_value": None,
+    }
+    if target:
+        fields["target_name"] = _text(target.get("name"), "target.name", 100) or None
+        if not fields["target_name"]:
+            raise ServiceError(_("target.name: name the quantity, e.g. 培训人次."), "target.name")
+        fields["target_unit"] = _text(target.get("unit"), "target.unit", 32) or None
+        fields["target_value"] = parse_number(target.get("value"), "target.value", required=True,
+                                              minimum=Decimal("0.01"))
+    return fields
+
+
+# --- creating -------------------------------------------------------------------
+
+def create_task(unit: Unit, data: dict[str, Any], *, by: User, decision: Optional[Decision] = None) -> Task:
+    if not access.can(by, access.Permission.ACT, unit):
+        raise PermissionDenied(_("Only the office of %(unit)s may issue its tasks.", unit=unit.name))
+    fields = _definition(data)
+    lead = _department(data.get("lead_department"), "lead_department")
+    co = [c for c in _departments(data.get("co_departments"), "co_departments") if c != lead]
+    task = Task(unit_id=unit.id, decision_id=decision.id if decision else None, lead_department_code=lead,
+                co_department_codes=co, status=T.ASSIGNED.value, created_by_id=by.id, **fields)
+    task.unit = unit
+    db.session.add(task)
+    db.session.flush()
+    task.root_id = task.id
+    db.session.flush()
+    record("task.create", task, by=by, unit=unit, title=task.title, lead=lead, co=co,
+           due=task.due_date.isoformat(), decision=decision.id if decision else None)
+    enqueue("jobs.tasks.notify_task_assigned", task.id)
+    return task
+
+
+def task_from_decision(decision: Decision, *, by: User, due_date: Any = None) -> Task:
+    """One click from a published meeting's decision."""
+    meeting = decision.meeting
+    if meeting.status != MeetingStatus.MINUTES_PUBLISHED.value:
+        raise ServiceError(_("Tasks are issued from decisions of published minutes."))
+    existing = db.session.scalar(select(Task).where(Task.decision_id == decision.id, Task.parent_id.is_(None),
+                                                    Task.unit_id == meeting.unit_id))
+    if existing is not None:
+        raise Conflict(_("This decision already has a task: %(title)s.", title=existing.title))
+    title = decision.text if len(decision.text) <= MAX_TITLE else decision.text[:MAX_TITLE - 1] + "…"
+    due = due_date or decision.due_date or (meeting.starts_at.date() + timedelta(days=90))
+    return create_task(meeting.unit, {"title": title, "description": decision.text,
+                                      "lead_department": decision.lead_department_code,
+                                      "co_departments": decision.co_department_codes, "due_date": due},
+                       by=by, decision=decision)
+
+
+def tasks_of_decision(decision: Decision) -> list[Task]:
+    return list(db.session.scalars(select(Task).where(Task.decision_id == decision.id, Task.parent_id.is_(None))))
+
+
+def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Task:
+    """Change the definition: only on the root instance, by its office; every instance follows."""
+    if task.parent_id is not None:
+        raise PermissionDenied(_("This task was issued by %(unit)s: its definition can only be changed there.",
+                                 unit=task.parent.unit.name))
+    if not access.can_issue(by, task):
+        raise PermissionDenied(_("Only the issuing office may change the task."))
+    _check_version(task, version)
+    if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
+        raise ServiceError(_("An accepted or cancelled task can no longer be changed."))
+    fields = _definition(data)
+    changes = {k: v for k, v in fields.items() if getattr(task, k) != v}
+    if "lead_department" in data or "co_departments" in data:
+        lead = _department(data.get("lead_department", task.lead_department_code), "lead_department")
+        co = [c for c in _departments(data.get("co_departments", task.co_department_codes), "co_departments")
+              if c != lead]
+        if lead != task.lead_department_code:
+            changes["lead_department_code"] = lead
+        if co != list(task.co_department_codes or []):
+            changes["co_department_codes"] = co
+    if not changes:
+        return task
+    for key, value in changes.items():
+        setattr(task, key, value)
+    definition = {k: v for k, v in changes.items() if k in DEFINITION}
+    if definition:
+        db.session.execute(update(Task).where(Task.root_id == task.id, Task.id != task.id).values(
+            **definition, version=Task.version + 1).execution_options(synchronize_session=False))
+    db.session.flush()
+    record("task.edit", task, by=by, unit=task.unit, **{k: str(v) for k, v in changes.items()})
+    return task
+
+
+def reassign_departments(task: Task, lead: Any, co: Any, *, by: User, version: int) -> Task:
+    """The receiving office may give its instance to other departments."""
+    if not access.can_issue(by, task):
+        raise PermissionDenied(_("Only the office of %(unit)s may reassign its instance.", unit=task.unit.name))
+    _check_version(task, version)
+    lead = _department(lead, "lead_department")
+    co = [c for c in _departments(co, "co_departments") if c != lead]
+    old = (task.lead_department_code, list(task.co_department_codes or []))
+    task.lead_department_code, task.co_department_codes = lead, co
+    db.session.flush()
+    record("task.reassign", task, by=by, unit=task.unit, old_lead=old[0], old_co=old[1], lead=lead, co=co)
+    return task
+
+
+def _check_version(task: Task, version: Optional[int]) -> None:
+    if version is not None and int(version) != task.version:
+        raise Conflict(_("Someone else changed this task while you were working on it (now version %(n)d). "
+                         "Your input is kept: check the task and send it again.", n=task.version), "version")
+
+
+# --- cascade -----------------------------------------------------------------------
+
+def cascade_targets(task: Task, to: Any) -> list[Unit]:
+    """Resolve "children", "streets" or a list of unit codes below the task's unit."""
+    unit = task.unit
+    if to == "children":
+        stmt = select(Unit).where(Unit.parent_id == unit.id)
+    elif to == "streets":
+        stmt = select(Unit).where(Unit.subtree_clause(unit), Unit.tier == "street", Unit.id != unit.id)
+    elif isinstance(to, (list, tuple)) and to and all(isinstance(c, str) for c in to):
+        codes = list(dict.fromkeys(c.strip() for c in to))
+        found = {u.code: u for u in db.session.scalars(select(Unit).where(Unit.code.in_(codes)))}
+        for code in codes:
+            if code not in found or found[code].id == unit.id or not found[code].is_within(unit):
+                raise ServiceError(_("%(code)s is not a unit below %(unit)s.", code=code, unit=unit.name), "to")
+        return sorted(found.values(), key=lambda u: u.path)
+    else:
+        raise ServiceError(_("Cascade to “children”, “streets” or a list of unit codes."), "to")
+    return list(db.session.scalars(stmt.order_by(Unit.path)))
+
+
+def cascade_task(task: Task, to: Any, *, by: User) -> CascadeRun:
+    """One action for the user; the job system does the fan-out."""
+    if not access.can_issue(by, task):
+        raise PermissionDenied(_("Only the office of %(unit)s may pass this task down.", unit=task.unit.name))
+    if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
+        raise ServiceError(_("An accepted or cancelled task cannot be passed down."))
+    if task.unit.tier == "street":
+        raise ServiceError(_("A street has no units below it."), "to")
+    if task.reports:
+        raise ServiceError(_("This task already has progress reports of its own; it cannot be split any more."))
+    targets = cascade_targets(task, to)
+    already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
+    new = [u for u in targets if u.id not in already]
+    if not new:
+        raise ServiceError(_("Every chosen unit already has this task."), "to")
+    run = CascadeRun(task_id=task.id, target=to if isinstance(to, str) else list(to), total=len(new),
+                     requested_by_id=by.id)
+    db.session.add(run)
+    db.session.flush()
+    record("task.cascade", task, by=by, unit=task.unit, to=to if isinstance(to, str) else list(to), units=len(new),
+           run=run.id)
+    enqueue("jobs.tasks.run_cascade", run.id, timeout=1800)
+    return run
+
+
+BATCH = 500
+
+
+def fan_out(run: CascadeRun) -> int:
+    """Create the child instances set-based, in batches, committing progress as it goes."""
+    task = db.session.get(Task, run.task_id)
+    run.state = "running"
+    db.session.commit()
+    targets = cascade_targets(task, run.target)
+    already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
+    todo = [u for u in targets if u.id not in already]
+    run.total = len(todo) + run.done if run.done else len(todo)
+    now = utcnow()
+    base = {"parent_id": task.id, "root_id": task.root_id or task.id, "decision_id": task.decision_id,
+            "title": task.title, "description": task.description, "lead_department_code": task.lead_department_code,
+            "co_department_codes": list(task.co_department_codes or []), "due_date": task.due_date,
+            "target_name": task.target_name, "target_unit": task.target_unit, "target_value": task.target_value,
+            "weight": task.weight, "status": T.ASSIGNED.value, "progress": Decimal("0"),
+            "created_by_id": run.requested_by_id, "created_at": now, "version": 1}
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start:start + BATCH]
+        db.session.execute(insert(Task), [dict(base, unit_id=u.id) for u in batch])
+        run.done += len(batch)
+        db.session.commit()
+    if task.status == T.ASSIGNED.value:
+        task.status = T.IN_PROGRESS.value
+    run.state = "finished"
+    run.finished_at = utcnow()
+    db.session.commit()
+    return len(todo)
+
+
+# --- reporting and review --------------------------------------------------------------
+
+def _has_children(task: Task) -> bool:
+    return db.session.scalar(select(Task.id).where(Task.parent_id == task.id).limit(1)) is not None
+
+
+def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterable = ()) -> TaskReport:
+    if not access.can_report(by, task):
+        raise PermissionDenied(_("Only the office of %(unit)s and the task's departments there may report on it.",
+                                 unit=task.unit.name))
+    if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
+        raise ServiceError(_("The task is %(state)s: no more reports.", state=task.status_enum.label))
+    if task.status == T.SUBMITTED.value:
+        raise ServiceError(_("The task is waiting for review; reports resume if it is returned."))
+    if _has_children(task):
+        raise ServiceError(_("This task is passed down: its progress comes from the units below."))
+    percent = parse_number(data.get("percent"), "percent", required=True, minimum=Decimal("0"),
+                           maximum=Decimal("100"))
+    actual = parse_number(data.get("actual_value"), "actual_value", minimum=Decimal("0"))
+    narrative = _text(data.get("narrative"), "narrative", 5000)
+    departments = [c for c in access.liaison_departments(by, task.unit) if c in task.departments]
+    report = TaskReport(task_id=task.id, department_code=departments[0] if departments else None, percent=percent,
+                        actual_value=actual, narrative=narrative, reported_by_id=by.id)
+    db.session.add(report)
+    db.session.flush()
+    from portal.uploads import save_upload
+
+    for upload in files:
+        if upload and getattr(upload, "filename", None):
+            stored = save_upload(upload)
+            db.session.add(TaskEvidence(report_id=report.id, original_name=stored.original_name,
+                                        stored_name=stored.stored_name, content_type=stored.content_type,
+                                        size=stored.size, sha256=stored.sha256))
+    task.progress = percent
+    if actual is not None:
+        task.actual_value = actual
+    if task.status in (T.ASSIGNED.value, T.RETURNED.value):
+        task.status = T.IN_PROGRESS.value
+    db.session.flush()
+    record("task.report", task, by=by, unit=task.unit, percent=str(percent),
+           actual=str(actual) if actual is not None else None, report=report.id)
+    _rollup_later(task)
+    return report
+
+
+def submit_task(task: Task, *, by: User, version: Optional[int] = None) -> Task:
+    if not access.can_report(by, task):
+        raise PermissionDenied(_("Only the office of %(unit)s and the task's departments there may submit it.",
+                                 unit=task.unit.name))
+    _check_version(task, version)
+    if task.status not in (T.IN_PROGRESS.value, T.RETURNED.value, T.ASSIGNED.value):
+        raise ServiceError(_("A task that is %(state)s cannot be submitted.", state=task.status_enum.label))
+    if not task.reports:
+        raise ServiceError(_("Report progress before submitting the task for review."))
+    task.status = T.SUBMITTED.value
+    db.session.flush()
+    record("task.submit", task, by=by, unit=task.unit)
+    enqueue("jobs.tasks.notify_task_submitted", task.id)
+    _rollup_later(task)
+    return task
+
+
+def review_task(task: Task, decision: str, comment: Any, *, by: User, version: Optional[int] = None) -> TaskReview:
+    if not access.can_review(by, task):
+        raise PermissionDenied(_("Only %(unit)s, which assigned this task, may review it.",
+                                 unit=access.assigning_unit(task).name))
+    _check_version(task, version)
+    if decision not in ("accept", "return"):
+        raise ServiceError(_("decision must be “accept” or “return”."), "decision")
+    if task.status != T.SUBMITTED.value:
+        raise ServiceError(_("Only a submitted task can be reviewed; this one is %(state)s.",
+                             state=task.status_enum.label), "decision")
+    comment = _text(comment, "comment", 5000)
+    if decision == "return" and not comment:
+        raise ServiceError(_("Say why the task is returned: the unit will read it."), "comment")
+    review = TaskReview(task_id=task.id, decision=decision, comment=comment, reviewed_by_id=by.id)
+    db.session.add(review)
+    task.status = T.ACCEPTED.value if decision == "accept" else T.RETURNED.value
+    db.session.flush()
+    record("task.accept" if decision == "accept" else "task.return", task, by=by, unit=task.unit, comment=comment)
+    enqueue("jobs.tasks.notify_task_reviewed", review.id)
+    _rollup_later(task)
+    return review
+
+
+def cancel_task(task: Task, reason: Any, *, by: User) -> Task:
+    if not access.can_review(by, task):
+        raise PermissionDenied(_("Only %(unit)s, which issued this task, may cancel it.",
+                                 unit=access.assigning_unit(task).name))
+    reason = _text(reason, "reason", 1000)
+    if not reason:
+        raise ServiceError(_("Say why the task is cancelled."), "reason")
+    if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
+        raise ServiceError(_("The task is already %(state)s.", state=task.status_enum.label))
+    task.status = T.CANCELLED.value
+    task.cancel_reason = reason
+    # Every instance below is cancelled with it.
+    cancelled = _descendant_ids(task)
+    if cancelled:
+        db.session.execute(update(Task).where(Task.id.in_(cancelled), Task.status != T.ACCEPTED.value)
+                           .values(status=T.CANCELLED.value, cancel_reason=reason, version=Task.version + 1)
+                           .execution_options(synchronize_session=False))
+    db.session.flush()
+    record("task.cancel", task, by=by, unit=task.unit, reason=reason, instances_below=len(cancelled))
+    _rollup_later(task)
+    return task
+
+
+def _descendant_ids(task: Task) -> list[int]:
+    ids, frontier = [], [task.id]
+    while frontier:  # at most three levels below: one query per level
+        frontier = list(db.session.scalars(select(Task.id).where(Task.parent_id.in_(frontier))))
+        ids += frontier
+    return ids
+
+
+# --- supervision -----------------------------------------------------------------------
+
+def send_notice(task: Task, text: Any, *, by: User) -> SupervisionNotice:
+    if not access.can_supervise(by, task):
+        raise PermissionDenied(_("Supervision notices come from an office above %(unit)s.", unit=task.unit.name))
+    text = _text(text, "text", 2000)
+    if not text:
+        raise ServiceError(_("Write what the notice asks for."), "text")
+    from_unit = next((m.unit for m in sorted(access.memberships_of(by), key=lambda m: -m.unit.path.count("/"))
+                      if m.role_enum.is_office and task.unit.is_within(m.unit) and m.unit_id != task.unit_id), None)
+    notice = SupervisionNotice(task_id=task.id, from_unit_id=from_unit.id, text=text, sent_by_id=by.id)
+    db.session.add(notice)
+    db.session.flush()
+    record("task.notice", task, by=by, unit=task.unit, notice=notice.id, text=text[:200])
+    enqueue("jobs.tasks.notify_notice", notice.id)
+    return notice
+
+
+def respond_notice(notice: SupervisionNotice, response: Any, *, by: User) -> SupervisionNotice:
+    if not access.can_respond(by, notice.task):
+        raise PermissionDenied(_("The office of %(unit)s responds to this notice.", unit=notice.task.unit.name))
+    if not notice.is_open:
+        raise ServiceError(_("This notice has already been answered."))
+    response = _text(response, "response", 2000)
+    if not response:
+        raise ServiceError(_("Write the response."), "response")
+    notice.response, notice.responded_by_id, notice.responded_at = response, by.id, utcnow()
+    db.session.flush()
+    record("task.notice_response", notice.task, by=by, unit=notice.task.unit, notice=notice.id)
+    return notice
+
+
+# --- roll-up -------------------------------------------------------------------------------
+
+def _rollup_later(task: Task) -> None:
+    if task.parent_id:
+        enqueue("jobs.tasks.rollup", task.parent_id, job_id=f"rollup-{task.parent_id}")
+
+
+def rollup(task_id: int) -> list[int]:
+    """Recompute a cascaded task from its children, then its ancestors: weighted
+    progress, summed actual value, done when all children are accepted."""
+    touched = []
+    current = db.session.get(Task, task_id)
+    while current is not None:
+        row = db.session.execute(
+            select(func.count(Task.id), func.sum(Task.progress * Task.weight), func.sum(Task.weight),
+                   func.sum(Task.actual_value),
+                   func.sum(case((Task.status == T.ACCEPTED.value, 1), else_=0)))
+            .where(Task.parent_id == current.id, Task.status != T.CANCELLED.value)).one()
+        count, weighted, weights, actual, accepted = row
+        if count:
+            current.progress = (Decimal(weighted) / Decimal(weights)).quantize(Decimal("0.01")) if weights else Decimal("0")
+            current.actual_value = Decimal(actual).quantize(Decimal("0.01")) if actual is not None else None
+            if current.status not in (T.CANCELLED.value, T.ACCEPTED.value):
+                if accepted == count:
+                    current.status = T.ACCEPTED.value
+                    current.progress = Decimal("100")
+                elif current.status == T.ASSIGNED.value and current.progress > 0:
+                    current.status = T.IN_PROGRESS.value
+            current.rolled_up_at = utcnow()
+            touched.append(current.id)
+        current = current.parent
+    db.session.flush()
+    return touched
+
+
+# --- who hears about it ----------------------------------------------------------------------
+
+def responsible_user_ids(task: Task) -> list[int]:
+    """The office of the task's unit and the liaisons of its departments there."""
+    stmt = select(Membership.user_id).join(User, User.id == Membership.user_id).where(
+        Membership.unit_id == task.unit_id, User.active.is_(True),
+        (Membership.role.in_([Role.OFFICE_ADMIN.value, Role.OFFICE_STAFF.value]))
+        | ((Membership.role == Role.LIAISON.value) & Membership.department_code.in_(task.departments)))
+    return sorted(set(db.session.scalars(stmt)))
+
+
+def office_user_ids(unit: Unit) -> list[int]:
+    stmt = select(Membership.user_id).join(User, User.id == Membership.user_id).where(
+        Membership.unit_id == unit.id, User.active.is_(True),
+        Membership.role.in_([Role.OFFICE_ADMIN.value, Role.OFFICE_STAFF.value]))
+    return sorted(set(db.session.scalars(stmt)))
