@@ -92,7 +92,7 @@ def notify_task_assigned(task_id: int) -> int:
     if task is None:
         return 0
     sent = _notify_many("task_assigned", [(uid, task.id, _task_link(task), _params(task))
-                                          for uid in responsible_user_ids(task)])
+                                          for uid in responsible_user_ids(task) if uid != task.created_by_id])
     db.session.commit()
     return sent
 

@@ -59,6 +59,8 @@ def register_cli(app: Flask) -> None:
             click.echo(f"  {username}")
         for title in result.meetings:
             click.echo(_("Demo meeting: %(title)s", title=title))
+        for title in result.tasks:
+            click.echo(_("Demo task: %(title)s", title=title))
         click.echo(_("Password of these accounts: the value of PORTAL_DEMO_PASSWORD (%(which)s). "
                      "For demos only: never use these accounts in production.",
                      which=_("set") if os.environ.get("PORTAL_DEMO_PASSWORD") else "portal-demo-2026"))

@@ -22,6 +22,7 @@ class SeedResult:
     created: list[str] = field(default_factory=list)
     existing: int = 0
     meetings: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
 
 
 def _office_units() -> list[Unit]:
@@ -64,6 +65,7 @@ def seed_demo(divisions_path: str, *, password: str) -> SeedResult:
     ensure("viewer-41", "河南省领导（只读）", Unit.by_code("41"), Role.VIEWER, None)
     db.session.flush()
     result.meetings = seed_meetings()
+    result.tasks = seed_tasks()
     return result
 
 
@@ -162,3 +164,96 @@ def seed_meetings(today=None) -> list[str]:
         made.append(title)
     db.session.flush()
     return made
+
+
+# --- demo tasks --------------------------------------------------------------------
+
+def seed_tasks(today=None) -> list[str]:
+    """Provincial tasks cascaded down to the demo streets, with realistic
+    progress, a return, acceptances and a supervision notice. Idempotent by title."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from portal.models import Task
+    from portal.services import tasks as svc
+
+    today = today or date.today()
+    province = Unit.by_code("41")
+    office = User.by_username("office-41")
+    if province is None or office is None:
+        return []
+    plans = [
+        ("2026年社区教育培训覆盖行动", "各地组织面向居民的社区教育培训，重点覆盖老年人和新就业群体。", "edu", ["hrss", "civil"],
+         ("培训人次", "人次", 500), today + timedelta(days=45), Decimal("2")),
+        ("老年教育进社区", "依托社区党群服务中心开设老年课堂，每个街道不少于两个教学点。", "civil", ["aging", "culture", "edu"],
+         ("教学点", "个", 2), today + timedelta(days=20), Decimal("1")),
+        ("青少年假期社区实践活动", "寒暑假期间组织青少年到社区开展志愿服务和研学实践。", "youth", ["edu", "ggw", "women"],
+         ("参与人次", "人次", 200), today - timedelta(days=5), Decimal("1")),
+    ]
+    made = []
+    for title, text, lead, co, target, due, weight in plans:
+        if db.session.scalar(select(Task.id).where(Task.unit_id == province.id, Task.title == title)):
+            continue
+        root = svc.create_task(province, {"title": title, "description": text, "lead_department": lead,
+                                          "co_departments": co, "due_date": due, "weight": weight,
+                                          "target": {"name": target[0], "unit": target[1], "value": target[2]}},
+                               by=office)
+        _cascade_now(root, "children", office)
+        for city_code, district_codes in (("4101", ("410105", "410102")),):
+            city_task = _instance(root, city_code)
+            city_office = User.by_username(f"office-{city_code}")
+            _cascade_now(city_task, "children", city_office)
+            for code in district_codes:
+                _cascade_now(_instance(city_task, code), "children", User.by_username(f"office-{code}"))
+        made.append(title)
+        _demo_progress(root, lead)
+    db.session.flush()
+    for task in db.session.scalars(select(Task).where(Task.parent_id.is_not(None), Task.unit.has(tier="district"))):
+        svc.rollup(task.id)
+    return made
+
+
+def _instance(parent, code: str):
+    from portal.models import Task
+
+    return db.session.scalar(select(Task).join(Unit, Unit.id == Task.unit_id)
+                             .where(Task.parent_id == parent.id, Unit.code == code))
+
+
+def _cascade_now(task, to, by):
+    """In the seed the fan-out runs at once instead of waiting for the job."""
+    from portal.services import tasks as svc
+
+    run = svc.cascade_task(task, to, by=by)
+    svc.fan_out(run)
+
+
+def _demo_progress(root, lead: str) -> None:
+    """Street reports: some done and accepted, one returned, some under way, a few silent."""
+    from decimal import Decimal
+
+    from portal.models import Task
+    from portal.services import tasks as svc
+
+    streets = db.session.scalars(select(Task).join(Unit, Unit.id == Task.unit_id).where(
+        Task.root_id == root.id, Unit.tier == "street", Unit.path.like("/41/4101/%")).order_by(Unit.code)).all()
+    target = root.target_value or Decimal("100")
+    for index, task in enumerate(streets):
+        reporter = User.by_username(f"{lead}-{task.unit.code}") or User.by_username(f"office-{task.unit.code}")
+        if reporter is None or index % 5 == 4:
+            continue  # some streets have not reported yet
+        reviewer = User.by_username(f"office-{task.unit.parent.code}")
+        percent = Decimal([35, 60, 80, 100][index % 4])
+        actual = (target * percent / 100).quantize(Decimal("1"))
+        svc.report_progress(task, {"percent": percent / 2, "actual_value": actual / 2,
+                                   "narrative": f"{task.unit.name}已组织开展第一阶段工作。"}, by=reporter)
+        svc.report_progress(task, {"percent": percent, "actual_value": actual,
+                                   "narrative": f"{task.unit.name}累计完成{actual}{root.target_unit or ''}。"}, by=reporter)
+        if percent == 100 and reviewer is not None:
+            svc.submit_task(task, by=reporter)
+            if index % 8 == 3:
+                svc.review_task(task, "return", "请补充活动照片和签到表。", by=reviewer)
+            else:
+                svc.review_task(task, "accept", "材料齐全，同意验收。", by=reviewer)
+        elif index % 7 == 1 and reviewer is not None:
+            svc.send_notice(task, "进度滞后，请于本周内报送最新进展。", by=reviewer)

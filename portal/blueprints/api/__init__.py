@@ -44,4 +44,4 @@ def authenticate():
     return None
 
 
-from portal.blueprints.api import meetings, routes  # noqa: E402,F401
+from portal.blueprints.api import meetings, routes, tasks  # noqa: E402,F401

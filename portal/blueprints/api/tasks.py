@@ -1,0 +1,168 @@
+"""Tasks over the API: the same services and access rules as the pages."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import g, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal import access
+from portal.blueprints.api import api_error, bp
+from portal.extensions import db
+from portal.models import Task, TaskStatus, Unit
+from portal.services import ServiceError
+from portal.services import tasks as svc
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ServiceError(_("Send a JSON object."))
+    return data
+
+
+def _fail(exc: ServiceError):
+    db.session.rollback()
+    return api_error(exc.status, exc.message, exc.field)
+
+
+def _num(value):
+    return float(value) if value is not None else None
+
+
+def task_json(task: Task, *, full: bool = True) -> dict:
+    body = {
+        "id": task.id, "unit_code": task.unit.code, "title": task.title, "status": task.status,
+        "progress": _num(task.progress), "actual_value": _num(task.actual_value),
+        "lead_department": task.lead_department_code, "co_departments": list(task.co_department_codes or []),
+        "due_date": task.due_date.isoformat(), "overdue": task.is_overdue(date.today()),
+        "weight": _num(task.weight), "parent_id": task.parent_id, "decision_id": task.decision_id,
+        "target": ({"name": task.target_name, "unit": task.target_unit, "value": _num(task.target_value)}
+                   if task.target_name else None),
+        "version": task.version,
+    }
+    if full:
+        children = db.session.execute(
+            select(Task.id, Unit.code, Task.status, Task.progress).join(Unit, Unit.id == Task.unit_id)
+            .where(Task.parent_id == task.id).order_by(Unit.code)).all()
+        body["description"] = task.description
+        body["children"] = [{"id": i, "unit_code": c, "status": s, "progress": _num(p)} for i, c, s, p in children]
+        body["reports"] = [{"id": r.id, "percent": _num(r.percent), "actual_value": _num(r.actual_value),
+                            "narrative": r.narrative, "department": r.department_code,
+                            "at": r.at.isoformat(timespec="seconds") + "Z"} for r in task.reports]
+        body["supervision_notices"] = [{"id": n.id, "from_unit": n.from_unit.code, "text": n.text,
+                                        "response": n.response} for n in task.notices]
+    return body
+
+
+@bp.route("/units/<code>/tasks", methods=["POST"])
+def create_task(code: str):
+    unit = access.unit_or_404(g.api_user, code)
+    try:
+        task = svc.create_task(unit, _body(), by=g.api_user)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify(task_json(task)), 201
+
+
+@bp.route("/units/<code>/tasks")
+def list_tasks(code: str):
+    unit = access.unit_or_404(g.api_user, code)
+    args = request.args
+    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
+    if args.get("scope") == "subtree":
+        stmt = stmt.where(Unit.subtree_clause(unit))
+    else:
+        stmt = stmt.where(Task.unit_id == unit.id)
+    status = args.get("status")
+    if status:
+        if status not in {s.value for s in TaskStatus}:
+            return api_error(400, _("status: unknown state %(state)s.", state=status), "status")
+        stmt = stmt.where(Task.status == status)
+    if args.get("department"):
+        dept = args["department"]
+        stmt = stmt.where((Task.lead_department_code == dept) |
+                          Task.co_department_codes.cast(db.String).contains(f'"{dept}"'))
+    today = date.today()
+    if args.get("overdue") in ("1", "true"):
+        stmt = stmt.where(Task.overdue_clause(today))
+    if args.get("due_within"):
+        try:
+            days = int(args["due_within"])
+        except ValueError:
+            return api_error(400, _("due_within must be a whole number of days."), "due_within")
+        stmt = stmt.where(Task.status.in_(("assigned", "in_progress", "submitted", "returned")),
+                          Task.due_date >= today, Task.due_date <= today + timedelta(days=days))
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    per_page = min(max(args.get("per_page", 50, type=int) or 50, 1), 200)
+    pagination = db.paginate(stmt.order_by(Task.due_date, Task.id), page=page, per_page=per_page, error_out=False)
+    return jsonify({"items": [task_json(t, full=False) for t in pagination.items], "page": page,
+                    "per_page": per_page, "total": pagination.total})
+
+
+@bp.route("/tasks/<int:task_id>")
+def get_task(task_id: int):
+    return jsonify(task_json(access.task_or_404(g.api_user, task_id)))
+
+
+@bp.route("/tasks/<int:task_id>/cascade", methods=["POST"])
+def cascade(task_id: int):
+    task = access.task_or_404(g.api_user, task_id)
+    try:
+        run = svc.cascade_task(task, _body().get("to"), by=g.api_user)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    db.session.refresh(run)
+    return jsonify({"run_id": run.id, "state": run.state, "total": run.total, "done": run.done}), 202
+
+
+@bp.route("/tasks/<int:task_id>/cascade/<int:run_id>")
+def cascade_state(task_id: int, run_id: int):
+    from portal.models import CascadeRun
+
+    task = access.task_or_404(g.api_user, task_id)
+    run = db.session.scalar(select(CascadeRun).where(CascadeRun.id == run_id, CascadeRun.task_id == task.id))
+    if run is None:
+        return api_error(404, _("There is nothing here, or it is not yours to see."))
+    return jsonify({"run_id": run.id, "state": run.state, "total": run.total, "done": run.done,
+                    "error": run.error})
+
+
+@bp.route("/tasks/<int:task_id>/reports", methods=["POST"])
+def report(task_id: int):
+    task = access.task_or_404(g.api_user, task_id)
+    try:
+        row = svc.report_progress(task, _body(), by=g.api_user)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify({"id": row.id, "percent": _num(row.percent), "actual_value": _num(row.actual_value),
+                    "narrative": row.narrative, "task": task_json(task, full=False)}), 201
+
+
+@bp.route("/tasks/<int:task_id>/submit", methods=["POST"])
+def submit(task_id: int):
+    task = access.task_or_404(g.api_user, task_id)
+    try:
+        data = request.get_json(silent=True) or {}
+        svc.submit_task(task, by=g.api_user, version=data.get("version") if isinstance(data, dict) else None)
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify(task_json(task, full=False))
+
+
+@bp.route("/tasks/<int:task_id>/review", methods=["POST"])
+def review(task_id: int):
+    task = access.task_or_404(g.api_user, task_id)
+    try:
+        data = _body()
+        svc.review_task(task, str(data.get("decision", "")), data.get("comment"), by=g.api_user,
+                        version=data.get("version"))
+    except ServiceError as exc:
+        return _fail(exc)
+    db.session.commit()
+    return jsonify(task_json(task, full=False))
