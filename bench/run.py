@@ -34,7 +34,7 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL"):
         os.environ["PORTAL_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="portal-bench-")
     from flask_migrate import upgrade
-    from sqlalchemy import MetaData
+    from sqlalchemy import MetaData, select
 
     from portal import create_app
     from portal.cli import DEFAULT_DIVISIONS
@@ -65,6 +65,38 @@ def main() -> int:
         results["demo_accounts"] = len(seed.created)
         db.session.remove()
 
+        # One provincial task to all 2,586 streets: the request part and the fan-out job.
+        from datetime import date, timedelta
+
+        from portal.models import Task, Unit, User
+        from portal.services import tasks as task_svc
+
+        office = User.by_username("office-41")
+        start = time.perf_counter()
+        task = task_svc.create_task(Unit.by_code("41"), {"title": "bench cascade", "lead_department": "edu",
+                                                         "due_date": date.today() + timedelta(days=30)}, by=office)
+        run = task_svc.cascade_task(task, "streets", by=office)
+        app.config["REDIS_URL"], redis_url = None, app.config.get("REDIS_URL")
+        db.session.info.pop("portal_pending_jobs", None)  # the fan-out is timed on its own below
+        db.session.commit()
+        results["cascade_request_s"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+        from jobs.tasks import run_cascade
+
+        created = run_cascade(run.id)
+        results["cascade_fanout_2586_streets_s"] = round(time.perf_counter() - start, 3)
+        results["cascade_instances"] = created
+        street_task = db.session.scalar(select(Task).join(Unit, Unit.id == Task.unit_id).where(
+            Task.parent_id == task.id, Unit.code == "410105001"))
+        start = time.perf_counter()
+        task_svc.report_progress(street_task, {"percent": 50}, by=User.by_username("edu-410105001"))
+        db.session.info.pop("portal_pending_jobs", None)
+        task_svc.rollup(street_task.parent_id)
+        db.session.commit()
+        results["report_and_rollup_over_2586_siblings_ms"] = round((time.perf_counter() - start) * 1000, 1)
+        app.config["REDIS_URL"] = redis_url
+        db.session.remove()
+
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
     assert client.post("/login", data={"username": "office-41", "password": app.config["DEMO_PASSWORD"]}).status_code == 302
@@ -75,6 +107,9 @@ def main() -> int:
         "GET /district/410105/": "/district/410105/",
         "GET /street/410105001/": "/street/410105001/",
         "GET /province/41/accounts/": "/province/41/accounts/",
+        "GET /district/410105/meetings/": "/district/410105/meetings/",
+        "GET /district/410105/meetings/1/": "/district/410105/meetings/1/",
+        "GET /province/41/tasks/?scope=subtree (≈2,700 instances)": "/province/41/tasks/?scope=subtree",
     }
     results["pages"] = {}
     for label, url in pages.items():

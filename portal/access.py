@@ -179,9 +179,10 @@ def _office_at(user: User, unit: Unit) -> bool:
 
 
 def can_report(user: User, task) -> bool:
-    """The unit's own office, and the liaisons of the task's lead and co-operating departments there.
-    Upper offices supervise; they do not report for a lower unit."""
-    if _office_at(user, task.unit):
+    """The office of the task's unit (or an office above it, reporting on its
+    behalf: a district enters its streets' figures), and the liaisons of the
+    task's lead and co-operating departments at that unit."""
+    if can(user, Permission.ACT, task.unit):
         return True
     return any(code in task.departments for code in liaison_departments(user, task.unit))
 

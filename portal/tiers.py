@@ -24,10 +24,11 @@ class TierPolicy:
 
 
 TIER_POLICIES: dict[str, TierPolicy] = {
-    "province": TierPolicy("province", _l("Province"), "city", ("home", "children", "meetings", "accounts")),
-    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "meetings", "accounts")),
-    "district": TierPolicy("district", _l("District / county"), "street", ("home", "children", "meetings", "accounts")),
-    "street": TierPolicy("street", _l("Street / township"), None, ("home", "meetings", "accounts")),
+    "province": TierPolicy("province", _l("Province"), "city", ("home", "children", "meetings", "tasks", "accounts")),
+    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "meetings", "tasks", "accounts")),
+    "district": TierPolicy("district", _l("District / county"), "street",
+                           ("home", "children", "meetings", "tasks", "accounts")),
+    "street": TierPolicy("street", _l("Street / township"), None, ("home", "meetings", "tasks", "accounts")),
 }
 
 assert tuple(TIER_POLICIES) == TIERS, "every tier needs a policy"

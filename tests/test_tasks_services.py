@@ -85,7 +85,7 @@ def test_cascade_to_children_then_down_report_and_roll_up(app, tree, people, run
 
 def test_who_may_not_report(app, tree, people, run_in_app, run_jobs):
     task_id = run_in_app(lambda: _task(tree, people, code="410105001").id)
-    for name in ("office-410105002", "office-410105", "viewer-41"):  # sibling, upper office, viewer
+    for name in ("office-410105002", "viewer-41", "civil-410105002"):  # sibling office, viewer, sibling liaison
         with pytest.raises(PermissionDenied):
             run_in_app(lambda: svc.report_progress(db.session.get(Task, task_id), {"percent": 5}, by=_user(people, name)))
     # A department that is neither lead nor co-operating.

@@ -1,0 +1,43 @@
+"""Tasks of a unit (任务督办), nested under the workspace: /<tier>/<code>/tasks/."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint
+
+from portal.blueprints.workspace import require_feature
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+@bp.before_request
+def feature_enabled():
+    require_feature("tasks")
+
+
+def format_quantity(value: Any) -> str:
+    """A target or actual value without the storage's trailing zeros: 120, 12.5."""
+    if value is None:
+        return "—"
+    number = Decimal(value)
+    text = format(number.quantize(Decimal("0.01")).normalize(), "f")
+    return text
+
+
+def tasks_of_decisions(decisions) -> dict[int, list]:
+    """The tasks issued from each of a meeting's decisions (a meeting has a handful)."""
+    from portal.services.tasks import tasks_of_decision
+
+    return {d.id: tasks_of_decision(d) for d in decisions}
+
+
+@bp.app_context_processor
+def task_helpers() -> dict[str, Any]:
+    from portal.formatting import format_percent
+
+    return {"tasks_of_decisions": tasks_of_decisions, "format_quantity": format_quantity,
+            "format_percent": format_percent}
+
+
+from portal.blueprints.tasks import routes  # noqa: E402,F401

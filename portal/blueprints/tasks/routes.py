@@ -1,0 +1,399 @@
+"""Task pages: the supervision list, a task's page with its action forms, the
+cascade progress page, and the one click from a meeting's decision.
+
+Every view loads through ``g.unit`` (``Task.get_for_unit_or_404``), checks,
+calls one service, and responds. A refused form is shown again with the
+user's input and the service's message next to the field (400), or the
+conflict message when someone else changed the task first (409).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import String, cast, false, or_, select
+from sqlalchemy.orm import selectinload
+
+from portal import access
+from portal.access import Permission
+from portal.blueprints.tasks import bp
+from portal.extensions import db
+from portal.models import (CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
+                           TaskReport, TaskReview, TaskStatus, Unit)
+from portal.models.tasks import OPEN_STATES
+from portal.pagination import paginate
+from portal.services import PermissionDenied, ServiceError
+from portal.services import tasks as svc
+from portal.tiers import policy_for
+
+CLOSED_STATES = (TaskStatus.ACCEPTED.value, TaskStatus.CANCELLED.value)
+REPORTABLE_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.RETURNED.value)
+SCOPES = ("unit", "subtree", "mine")
+CHILDREN_SHOWN = 100
+MAX_DUE_WITHIN_DAYS = 3660
+
+
+# --- loading -----------------------------------------------------------------------
+
+def _task_or_404(task_id: int) -> Task:
+    """The unit's own instances and its subtree's, and only when the user may see the task's unit
+    (a liaison sees its own unit's tasks, not those of the units below)."""
+    task = Task.get_for_unit_or_404(task_id, g.unit)
+    if not access.can(current_user, Permission.VIEW, task.unit):
+        abort(404)
+    return task
+
+
+def _version() -> int | None:
+    return request.form.get("version", type=int)
+
+
+def _departments_clause(codes: list[str]):
+    """Tasks whose lead or a co-operating department is one of ``codes``. The co-operating
+    departments are a JSON list: matched on its text (``"civil"`` with the quotes), which
+    works the same on SQLite and PostgreSQL."""
+    if not codes:
+        return false()
+    co_text = cast(Task.co_department_codes, String)
+    return or_(Task.lead_department_code.in_(codes),
+               *[co_text.contains(f'"{code}"', autoescape=True) for code in codes])
+
+
+def _definition(form) -> dict:
+    data = {key: form.get(key, "") for key in ("title", "description", "due_date", "weight", "lead_department")}
+    data["co_departments"] = form.getlist("co_departments")
+    target = {"name": form.get("target_name", "").strip(), "unit": form.get("target_unit", "").strip(),
+              "value": form.get("target_value", "").strip()}
+    data["target"] = target if any(target.values()) else None
+    return data
+
+
+def _definition_values(task: Task) -> dict:
+    """The edit form's fields, filled from the task."""
+    from portal.blueprints.tasks import format_quantity
+
+    return {"title": task.title, "description": task.description, "due_date": task.due_date.isoformat(),
+            "weight": format_quantity(task.weight), "lead_department": task.lead_department_code,
+            "co_departments": list(task.co_department_codes or []), "target_name": task.target_name or "",
+            "target_unit": task.target_unit or "",
+            "target_value": format_quantity(task.target_value) if task.target_value is not None else ""}
+
+
+def _form_values(form) -> dict:
+    values = {key: form.get(key, "") for key in ("title", "description", "due_date", "weight", "lead_department",
+                                                  "target_name", "target_unit", "target_value")}
+    values["co_departments"] = form.getlist("co_departments")
+    return values
+
+
+# --- the supervision list -------------------------------------------------------------
+
+@bp.route("/")
+def index():
+    args = request.args
+    scope = args.get("scope") if args.get("scope") in SCOPES else "unit"
+    status = args.get("status") if args.get("status") in {s.value for s in TaskStatus} else ""
+    department = (args.get("department") or "")[:32]
+    due_within = args.get("due_within", type=int)
+    if due_within is not None:
+        due_within = min(max(due_within, 0), MAX_DUE_WITHIN_DAYS)
+    overdue = args.get("overdue") == "1"
+    q = (args.get("q") or "").strip()[:100]
+    today = date.today()
+    own_departments = access.liaison_departments(current_user, g.unit)
+
+    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
+    if scope == "subtree":
+        stmt = stmt.where(Unit.subtree_clause(g.unit), access.visible_units_clause(current_user))
+    elif scope == "mine":
+        stmt = stmt.where(Task.unit_id == g.unit.id, _departments_clause(own_departments))
+    else:
+        stmt = stmt.where(Task.unit_id == g.unit.id)
+    if status:
+        stmt = stmt.where(Task.status == status)
+    if department:
+        stmt = stmt.where(_departments_clause([department]))
+    if due_within is not None:
+        stmt = stmt.where(Task.status.in_(OPEN_STATES), Task.due_date >= today,
+                          Task.due_date <= today + timedelta(days=due_within))
+    if overdue:
+        stmt = stmt.where(Task.overdue_clause(today))
+    if q:
+        stmt = stmt.where(Task.title.contains(q, autoescape=True))
+    tasks = paginate(stmt.order_by(Task.due_date, Unit.code, Task.id))
+    ids = [t.id for t in tasks.items]
+    noticed = set(db.session.scalars(select(SupervisionNotice.task_id).where(
+        SupervisionNotice.task_id.in_(ids), SupervisionNotice.responded_at.is_(None)))) if ids else set()
+    return render_template(
+        "tasks/index.html", tasks=tasks, noticed=noticed, today=today, scope=scope, status=status,
+        department=department, due_within=due_within, overdue=overdue, q=q, statuses=list(TaskStatus),
+        departments=Department.all(), own_departments=own_departments,
+        can_create=access.can(current_user, Permission.ACT, g.unit))
+
+
+# --- creating and editing ----------------------------------------------------------------
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    if not access.can(current_user, Permission.ACT, g.unit):
+        abort(403)
+    values: dict = {"weight": "1", "co_departments": []}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = _form_values(request.form)
+        try:
+            task = svc.create_task(g.unit, _definition(request.form), by=current_user)
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
+        except ServiceError as exc:
+            db.session.rollback()
+            errors[exc.field or "_"] = exc.message
+        else:
+            task_id = task.id
+            db.session.commit()
+            flash(_("The task is issued. Pass it down to the units below, or report on it here."), "success")
+            return redirect(url_for(".detail", task_id=task_id))
+    return render_template("tasks/new.html", values=values, errors=errors,
+                           departments=Department.all()), 400 if errors else 200
+
+
+@bp.route("/<int:task_id>/edit", methods=["GET", "POST"])
+def edit(task_id: int):
+    task = _task_or_404(task_id)
+    if task.parent_id is not None or not access.can_issue(current_user, task):
+        abort(403)
+    values = _definition_values(task)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        values = _form_values(request.form)
+        try:
+            svc.edit_task(task, _definition(request.form), by=current_user, version=_version())
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
+        except ServiceError as exc:
+            db.session.rollback()
+            errors[exc.field or "_"] = exc.message
+            status = exc.status
+        else:
+            db.session.commit()
+            flash(_("The task is updated; every instance below follows."), "success")
+            return redirect(url_for(".detail", task_id=task.id))
+    # After a conflict the form carries the current version: sending it again is a deliberate overwrite.
+    return render_template("tasks/edit.html", task=task, values=values, errors=errors,
+                           departments=Department.all()), status
+
+
+# --- a task's page --------------------------------------------------------------------------
+
+def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError | None = None):
+    """The task's page; after a refused form, that form shows the user's input and the message."""
+    user = current_user
+    children = db.session.scalars(
+        select(Task).join(Unit, Unit.id == Task.unit_id).where(Task.parent_id == task.id)
+        .order_by(Unit.code).limit(CHILDREN_SHOWN)).all()
+    child_counts = task.child_summary() if children else {}
+    reports = db.session.scalars(
+        select(TaskReport).where(TaskReport.task_id == task.id)
+        .options(selectinload(TaskReport.evidence), selectinload(TaskReport.reported_by))
+        .order_by(TaskReport.id.desc())).all()
+    reviews = db.session.scalars(
+        select(TaskReview).where(TaskReview.task_id == task.id).options(selectinload(TaskReview.reviewed_by))
+        .order_by(TaskReview.id.desc())).all()
+    notices = db.session.scalars(
+        select(SupervisionNotice).where(SupervisionNotice.task_id == task.id)
+        .options(selectinload(SupervisionNotice.sent_by), selectinload(SupervisionNotice.responded_by))
+        .order_by(SupervisionNotice.id.desc())).all()
+    decision = db.session.get(Decision, task.decision_id) if task.decision_id else None
+    meeting = decision.meeting if decision else None
+    is_open = task.status not in CLOSED_STATES
+    may_report = access.can_report(user, task) and not children
+    may_issue = access.can_issue(user, task)
+    may = {
+        "report": may_report and task.status in REPORTABLE_STATES,
+        "submit": may_report and task.status in REPORTABLE_STATES and bool(reports),
+        "review": access.can_review(user, task) and task.status == TaskStatus.SUBMITTED.value,
+        "cascade": (may_issue and is_open and not reports
+                    and policy_for(task.unit.tier).child_tier is not None),
+        "reassign": may_issue and is_open and task.parent_id is not None,
+        "edit": may_issue and is_open and task.parent_id is None,
+        "cancel": access.can_review(user, task) and is_open,
+        "notice": access.can_supervise(user, task) and is_open,
+        "respond": access.can_respond(user, task),
+    }
+    child_policy = policy_for(task.unit.tier)
+    return render_template(
+        "tasks/detail.html", task=task, today=date.today(), children=children,
+        children_total=sum(child_counts.values()), child_counts=child_counts, reports=reports, reviews=reviews,
+        notices=notices, decision=decision, meeting=meeting,
+        meeting_visible=meeting is not None and access.can(user, Permission.VIEW, meeting.unit),
+        parent=task.parent, parent_visible=task.parent is not None and access.can(user, Permission.VIEW,
+                                                                                 task.parent.unit),
+        may=may, may_report=may_report, departments=Department.all(), statuses=TaskStatus,
+        streets_below=child_policy.child_tier not in (None, "street"),
+        failed=failed, error=error, kept=request.form if failed else {},
+    ), (error.status if error is not None else 200)
+
+
+@bp.route("/<int:task_id>/")
+def detail(task_id: int):
+    return _render_detail(_task_or_404(task_id))
+
+
+def _act(task: Task, form_name: str, action, success: str, then=None):
+    """One service call for a POST: commit, flash and redirect; or roll back and show the
+    form again with the input kept (400, or 409 on a conflict); a refusal is a 403."""
+    try:
+        result = action()
+    except PermissionDenied as exc:
+        db.session.rollback()
+        abort(403, exc.message)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _render_detail(task, failed=form_name, error=exc)
+    target = then(result) if then else url_for(".detail", task_id=task.id)
+    db.session.commit()
+    flash(success, "success")
+    return redirect(target)
+
+
+@bp.route("/<int:task_id>/report", methods=["POST"])
+def report(task_id: int):
+    task = _task_or_404(task_id)
+    data = {key: request.form.get(key) for key in ("percent", "actual_value", "narrative")}
+    return _act(task, "report", lambda: svc.report_progress(task, data, by=current_user,
+                                                            files=request.files.getlist("evidence")),
+                _("Progress reported."))
+
+
+@bp.route("/<int:task_id>/submit", methods=["POST"])
+def submit(task_id: int):
+    task = _task_or_404(task_id)
+    return _act(task, "submit", lambda: svc.submit_task(task, by=current_user, version=_version()),
+                _("The task is submitted for review."))
+
+
+@bp.route("/<int:task_id>/review", methods=["POST"])
+def review(task_id: int):
+    task = _task_or_404(task_id)
+    decision = request.form.get("decision", "")
+    success = _("The task is accepted.") if decision == "accept" else _("The task is returned with your comment.")
+    return _act(task, "review", lambda: svc.review_task(task, decision, request.form.get("comment", ""),
+                                                        by=current_user, version=_version()), success)
+
+
+@bp.route("/<int:task_id>/cascade", methods=["POST"])
+def cascade(task_id: int):
+    task = _task_or_404(task_id)
+    to: str | list[str] = request.form.get("to", "")
+    if to == "units":
+        to = [code for code in re.split(r"[\s,，、;；]+", request.form.get("codes", "")) if code]
+    return _act(task, "cascade", lambda: svc.cascade_task(task, to, by=current_user),
+                _("The task is being passed down."),
+                then=lambda run: url_for(".cascade_run", task_id=task.id, run_id=run.id))
+
+
+@bp.route("/<int:task_id>/cascade/<int:run_id>")
+def cascade_run(task_id: int, run_id: int):
+    task = _task_or_404(task_id)
+    run = db.session.scalar(select(CascadeRun).where(CascadeRun.id == run_id, CascadeRun.task_id == task.id))
+    if run is None:
+        abort(404)
+    template = "tasks/_cascade_run.html" if request.headers.get("HX-Request") else "tasks/cascade.html"
+    return render_template(template, task=task, run=run)
+
+
+@bp.route("/<int:task_id>/reassign", methods=["POST"])
+def reassign(task_id: int):
+    task = _task_or_404(task_id)
+    return _act(task, "reassign", lambda: svc.reassign_departments(
+        task, request.form.get("lead_department", ""), request.form.getlist("co_departments"), by=current_user,
+        version=_version()), _("The departments of this instance are changed."))
+
+
+@bp.route("/<int:task_id>/notices", methods=["POST"])
+def notice(task_id: int):
+    task = _task_or_404(task_id)
+    return _act(task, "notice", lambda: svc.send_notice(task, request.form.get("text", ""), by=current_user),
+                _("The supervision notice is sent."))
+
+
+@bp.route("/<int:task_id>/notices/<int:notice_id>/respond", methods=["POST"])
+def respond(task_id: int, notice_id: int):
+    task = _task_or_404(task_id)
+    found = db.session.scalar(select(SupervisionNotice).where(SupervisionNotice.id == notice_id,
+                                                              SupervisionNotice.task_id == task.id))
+    if found is None:
+        abort(404)
+    return _act(task, f"respond-{found.id}",
+                lambda: svc.respond_notice(found, request.form.get("response", ""), by=current_user),
+                _("Your response is sent."))
+
+
+@bp.route("/<int:task_id>/cancel", methods=["GET", "POST"])
+def cancel(task_id: int):
+    task = _task_or_404(task_id)
+    if not access.can_review(current_user, task):
+        abort(403)
+    error = None
+    if request.method == "POST":
+        try:
+            svc.cancel_task(task, request.form.get("reason", ""), by=current_user)
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            db.session.commit()
+            flash(_("The task is cancelled, with every instance below it."), "success")
+            return redirect(url_for(".detail", task_id=task.id))
+    return render_template("tasks/cancel.html", task=task, error=error,
+                           reason=request.form.get("reason", "")), error.status if error else 200
+
+
+@bp.route("/<int:task_id>/evidence/<int:evidence_id>")
+def evidence(task_id: int, evidence_id: int):
+    from portal.uploads import StoredFileNotFound, send_stored
+
+    task = _task_or_404(task_id)
+    found = db.session.scalar(select(TaskEvidence).join(TaskReport, TaskReport.id == TaskEvidence.report_id)
+                              .where(TaskEvidence.id == evidence_id, TaskReport.task_id == task.id))
+    if found is None:
+        abort(404)
+    try:
+        return send_stored(found.stored_name, found.original_name, found.content_type)
+    except StoredFileNotFound:
+        abort(404)
+
+
+# --- from a meeting's decision -------------------------------------------------------------
+
+@bp.route("/from-decision/<int:decision_id>", methods=["POST"])
+def from_decision(decision_id: int):
+    decision = db.session.get(Decision, decision_id)
+    if decision is None:
+        abort(404)
+    meeting = Meeting.get_for_unit_or_404(decision.meeting_id, g.unit)
+    if meeting.unit_id != g.unit.id:  # an invited unit sees the meeting but issues nothing from it
+        abort(404)
+    back = url_for("workspace.meetings.detail", meeting_id=meeting.id) + "#decisions"
+    try:
+        task = svc.task_from_decision(decision, by=current_user)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(back)
+    task_id = task.id
+    db.session.commit()
+    flash(_("The decision is issued as a task. Check the due date and pass it down."), "success")
+    return redirect(url_for(".detail", task_id=task_id))

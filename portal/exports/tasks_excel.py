@@ -1,0 +1,477 @@
+"""Task lists as Excel workbooks, and progress reported back by Excel (进度报送).
+
+:func:`export_tasks` writes a task list the way an office would copy it by
+hand: Chinese column titles, real Excel dates and numbers, a frozen header row
+with an autofilter. Its second sheet, 进度报送, is the import template: the open
+tasks with their number, unit and title, and empty cells for percent, actual
+value and narrative.
+
+:func:`read_progress_sheet` reads such a sheet back (or any sheet with the same
+column titles); :func:`apply_progress_sheet` validates every row first and
+reports progress only when the whole sheet is valid: all or nothing. It
+flushes through :func:`portal.services.tasks.report_progress` and never
+commits: the caller commits, or rolls back when the result has errors.
+
+The workbook is always Chinese, like the official documents: nothing in it
+depends on the reader's language. Timestamps (``TaskReport.at``) are naive UTC
+and are written as Beijing wall-clock times.
+"""
+from __future__ import annotations
+
+import io
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Optional
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy import func, select
+
+from portal import access
+from portal.exports.official import BEIJING
+from portal.extensions import db
+from portal.models import OPEN_STATES, Department, Task, TaskReport, TaskStatus, Unit, User
+from portal.services import ServiceError
+from portal.services import tasks as task_services
+
+#: The sheet of the import template, and the sheet an upload is read from.
+TEMPLATE_SHEET = "进度报送"
+TASKS_SHEET = "任务清单"
+#: The workbook is Chinese whatever the reader's language (status labels included).
+WORKBOOK_LOCALE = "zh_Hans_CN"
+
+#: (title, width in characters) of the task list.
+TASK_COLUMNS = (
+    ("任务编号", 10), ("单位代码", 12), ("单位", 16), ("任务名称", 40), ("牵头单位", 16), ("配合单位", 28),
+    ("完成时限", 12), ("状态", 12), ("进度(%)", 9), ("目标", 16), ("目标值", 11), ("实际值", 11),
+    ("是否逾期", 9), ("最近报送时间", 18),
+)
+#: (title, width) of the import template.
+TEMPLATE_COLUMNS = (("任务编号", 10), ("单位", 16), ("任务名称", 40), ("进度(%)", 9), ("实际值", 11),
+                    ("进展情况", 60))
+
+#: Column titles an upload may use, after :func:`_normalise_title`: the Chinese titles and English aliases.
+HEADER_ALIASES = {
+    "task_id": ("任务编号", "task_id", "taskid"),
+    "percent": ("进度(%)", "进度", "进度%", "percent"),
+    "actual_value": ("实际值", "actual_value", "actualvalue", "actual"),
+    "narrative": ("进展情况", "narrative"),
+}
+#: How far down an upload's header row is looked for (a title row above it is fine).
+HEADER_SEARCH_ROWS = 20
+#: Rows read from one upload at most.
+MAX_ROWS = 10_000
+#: Ids loaded per query.
+CHUNK = 500
+#: The largest id a task can have (a bigger number in a sheet is simply not found).
+MAX_ID = 2**31 - 1
+FIELD_ORDER = {"task_id": 0, "percent": 1, "actual_value": 2, "narrative": 3}
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """One data row of an uploaded sheet, as read: the row number as Excel shows
+    it, and the raw cell values (None for an empty cell). A percent shown as a
+    percentage (0.6 formatted as 60%, or the text "60%") is read as 60."""
+
+    row_number: int
+    task_id: Any = None
+    percent: Any = None
+    actual_value: Any = None
+    narrative: Any = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A refusal for one row: ``field`` is task_id, percent, actual_value or
+    narrative (None when it is about the row as a whole); ``message`` is translated."""
+
+    row_number: int
+    field: Optional[str]
+    message: str
+
+    def describe(self) -> str:
+        return _("Row %(row)d: %(message)s", row=self.row_number, message=self.message)
+
+
+@dataclass
+class ImportResult:
+    """How many reports were made; none at all when there are errors."""
+
+    applied: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# --- export ---------------------------------------------------------------------------
+
+def _clean(text: Optional[str]) -> str:
+    """Text as a cell can carry it: characters XML cannot hold are dropped."""
+    return ILLEGAL_CHARACTERS_RE.sub("", text or "")
+
+
+def _text_cell(ws, value: Optional[str]) -> WriteOnlyCell:
+    """Always a text cell: a title starting with "=" stays text, never a formula."""
+    cell = WriteOnlyCell(ws, value=_clean(value))
+    cell.data_type = "s"
+    return cell
+
+
+def _number(value: Optional[Decimal]) -> Optional[float | int]:
+    if value is None:
+        return None
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _date_cell(ws, value: Optional[date | datetime], number_format: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    if value is not None:
+        cell.number_format = number_format
+    return cell
+
+
+def _header(ws, columns) -> None:
+    for index, (_title, width) in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    cells = []
+    for title, _width in columns:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
+        cells.append(cell)
+    ws.append(cells)
+
+
+def _autofilter(ws, columns, rows: int) -> None:
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+
+
+def _beijing(value: datetime) -> datetime:
+    """A naive UTC timestamp as a naive Beijing wall-clock time (Excel has no time zones)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(BEIJING).replace(tzinfo=None, microsecond=0)
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start:start + CHUNK]
+
+
+def _latest_reports(ids: list[int]) -> dict[int, datetime]:
+    latest: dict[int, datetime] = {}
+    for chunk in _chunks(ids):
+        latest.update(db.session.execute(select(TaskReport.task_id, func.max(TaskReport.at))
+                                         .where(TaskReport.task_id.in_(chunk))
+                                         .group_by(TaskReport.task_id)).all())
+    return latest
+
+
+def _target(task: Task) -> str:
+    if not task.target_name:
+        return ""
+    return f"{task.target_name}（{task.target_unit}）" if task.target_unit else task.target_name
+
+
+def export_tasks(tasks: Iterable[Task], *, today: date) -> bytes:
+    """The tasks as an .xlsx: sheet 任务清单, one row per task in the given order,
+    and sheet 进度报送, the import template with the open tasks."""
+    tasks = list(tasks)
+    with force_locale(WORKBOOK_LOCALE):
+        labels = {status.value: status.label for status in TaskStatus}
+    departments = {d.code: d.name_zh for d in Department.all()}
+    latest = _latest_reports([t.id for t in tasks])
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(TASKS_SHEET)
+    _header(ws, TASK_COLUMNS)
+    for task in tasks:
+        reported = latest.get(task.id)
+        co = "、".join(departments.get(code, code) for code in task.co_department_codes or [])
+        ws.append([
+            task.id,
+            _text_cell(ws, task.unit.code),
+            _text_cell(ws, task.unit.name),
+            _text_cell(ws, task.title),
+            _text_cell(ws, departments.get(task.lead_department_code, task.lead_department_code)),
+            _text_cell(ws, co),
+            _date_cell(ws, task.due_date, DATE_FORMAT),
+            _text_cell(ws, labels.get(task.status, task.status)),
+            _number(task.progress),
+            _text_cell(ws, _target(task)),
+            _number(task.target_value),
+            _number(task.actual_value),
+            _text_cell(ws, "是" if task.is_overdue(today) else "否"),
+            _date_cell(ws, _beijing(reported) if reported else None, DATETIME_FORMAT),
+        ])
+    _autofilter(ws, TASK_COLUMNS, len(tasks))
+
+    template = wb.create_sheet(TEMPLATE_SHEET)
+    _header(template, TEMPLATE_COLUMNS)
+    count = 0
+    for task in tasks:
+        if task.status not in OPEN_STATES:
+            continue
+        template.append([task.id, _text_cell(template, task.unit.name), _text_cell(template, task.title),
+                         None, None, None])
+        count += 1
+    _autofilter(template, TEMPLATE_COLUMNS, count)
+
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+# --- reading an upload -------------------------------------------------------------------
+
+def _normalise_title(value: Any) -> str:
+    """Full-width brackets and percent signs as ASCII, no spaces, lower case."""
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFKC", str(value))
+    return "".join(text.split()).lower()
+
+
+_TITLES = {_normalise_title(title): key for key, titles in HEADER_ALIASES.items() for title in titles}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _percent(cell) -> Any:
+    """60 for a cell showing 60%: a number formatted as a percentage, or the text "60%"."""
+    value = _raw(cell.value)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) \
+            and "%" in (getattr(cell, "number_format", None) or ""):
+        return Decimal(str(value)) * 100
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        if text.endswith("%"):
+            return text[:-1].strip()
+    return value
+
+
+def _header_columns(row: tuple) -> Optional[dict[str, int]]:
+    """The column index of each known title, when the row has at least 任务编号 and 进度."""
+    columns: dict[str, int] = {}
+    for index, cell in enumerate(row):
+        key = _TITLES.get(_normalise_title(cell.value))
+        if key and key not in columns:
+            columns[key] = index
+    return columns if "task_id" in columns and "percent" in columns else None
+
+
+def _not_a_workbook() -> ServiceError:
+    return ServiceError(_("The file is not an Excel workbook (.xlsx)."), "file")
+
+
+def read_progress_sheet(data: bytes) -> list[ProgressRow]:
+    """The data rows of an uploaded workbook's 进度报送 sheet (else its first
+    sheet), below the header row found by its column titles; empty rows skipped."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    except Exception:  # not a zip, not a workbook, a damaged or encrypted file
+        raise _not_a_workbook()
+    try:
+        if not wb.worksheets:
+            raise _not_a_workbook()
+        ws = wb[TEMPLATE_SHEET] if TEMPLATE_SHEET in wb.sheetnames else wb.worksheets[0]
+        if not hasattr(ws, "iter_rows"):  # a chart sheet of that name
+            ws = wb.worksheets[0]
+        columns: Optional[dict[str, int]] = None
+        result: list[ProgressRow] = []
+
+        def value(row: tuple, key: str) -> Any:
+            index = columns.get(key)
+            if index is None or index >= len(row):
+                return None
+            return _percent(row[index]) if key == "percent" else _raw(row[index].value)
+
+        try:
+            # Read-only rows come in order, gaps filled with empty rows: the count is Excel's row number.
+            for number, row in enumerate(ws.iter_rows(), start=1):
+                if columns is None:
+                    if number > HEADER_SEARCH_ROWS:
+                        break
+                    columns = _header_columns(row)
+                    continue
+                if all(_blank(cell.value) for cell in row):
+                    continue
+                if len(result) >= MAX_ROWS:
+                    raise ServiceError(_("The sheet has more than %(n)d rows: split it into several files.",
+                                         n=MAX_ROWS), "file")
+                result.append(ProgressRow(row_number=number, task_id=value(row, "task_id"),
+                                          percent=value(row, "percent"),
+                                          actual_value=value(row, "actual_value"),
+                                          narrative=value(row, "narrative")))
+        except ServiceError:
+            raise
+        except Exception:  # a damaged sheet inside a valid zip
+            raise _not_a_workbook()
+        if columns is None:
+            raise ServiceError(_("The sheet “%(sheet)s” has no header row with the columns %(columns)s.",
+                                 sheet=ws.title, columns="任务编号 (task_id)、进度(%) (percent)"), "file")
+        return result
+    finally:
+        wb.close()
+
+
+# --- applying the rows -----------------------------------------------------------------------
+
+def _task_id(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, Decimal):
+        return int(value) if value.is_finite() and value == value.to_integral_value() else None
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+        try:
+            number = Decimal(text)
+        except (InvalidOperation, ValueError):
+            return None
+        return int(number) if number.is_finite() and number == number.to_integral_value() else None
+    return None
+
+
+def _narrative(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _load_tasks(unit: Unit, ids: list[int]) -> dict[int, Task]:
+    """The tasks of the unit and the units below it, by id."""
+    found: dict[int, Task] = {}
+    for chunk in _chunks(sorted(set(i for i in ids if 0 < i <= MAX_ID))):
+        found.update((t.id, t) for t in db.session.scalars(
+            select(Task).join(Unit, Unit.id == Task.unit_id).where(Task.id.in_(chunk), Unit.subtree_clause(unit))))
+    return found
+
+
+def _passed_down(ids: list[int]) -> set[int]:
+    """Those of the tasks that have instances below them."""
+    parents: set[int] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        parents.update(db.session.scalars(select(Task.parent_id).where(Task.parent_id.in_(chunk)).distinct()))
+    return parents
+
+
+def _state_error(task: Task, passed_down: set[int]) -> Optional[str]:
+    """The refusals of report_progress, with the same messages, checked before anything is written."""
+    if task.status in (TaskStatus.ACCEPTED.value, TaskStatus.CANCELLED.value):
+        return _("The task is %(state)s: no more reports.", state=task.status_enum.label)
+    if task.status == TaskStatus.SUBMITTED.value:
+        return _("The task is waiting for review; reports resume if it is returned.")
+    if task.id in passed_down:
+        return _("This task is passed down: its progress comes from the units below.")
+    return None
+
+
+def apply_progress_sheet(unit: Unit, rows: list[ProgressRow], *, by: User) -> ImportResult:
+    """Report progress for every filled row, or for none: every row is checked
+    first (task of ``unit`` or below it, reportable by ``by``, once in the sheet,
+    open and not passed down; percent 0–100, actual value ≥ 0). With any error
+    nothing is reported; the caller rolls back when ``errors`` is not empty and
+    commits otherwise. Rows with no percent, actual value and narrative are skipped."""
+    errors: list[RowError] = []
+    pending: list[tuple[ProgressRow, Optional[int], dict[str, Any]]] = []
+    for row in rows:
+        if all(_blank(v) for v in (row.percent, row.actual_value, row.narrative)):
+            continue
+        task_id = None
+        if _blank(row.task_id):
+            errors.append(RowError(row.row_number, "task_id", _("The task number is missing.")))
+        else:
+            task_id = _task_id(row.task_id)
+            if task_id is None:
+                errors.append(RowError(row.row_number, "task_id",
+                                       _("The task number must be a whole number: %(value)s",
+                                         value=str(row.task_id)[:30])))
+        values: dict[str, Any] = {}
+        checks = (
+            ("percent", lambda: task_services.parse_number(row.percent, "percent", required=True,
+                                                           minimum=Decimal("0"), maximum=Decimal("100"))),
+            ("actual_value", lambda: task_services.parse_number(row.actual_value, "actual_value",
+                                                                minimum=Decimal("0"))),
+            ("narrative", lambda: task_services._text(_narrative(row.narrative), "narrative", 5000)),
+        )
+        for key, check in checks:
+            try:
+                values[key] = check()
+            except ServiceError as exc:
+                errors.append(RowError(row.row_number, exc.field or key, exc.message))
+        pending.append((row, task_id, values))
+
+    ids = [task_id for _row, task_id, _values in pending if task_id is not None]
+    tasks = _load_tasks(unit, ids)
+    passed_down = _passed_down(list(tasks))
+    first_row: dict[int, int] = {}
+    for row, task_id, _values in pending:
+        if task_id is None:
+            continue
+        if task_id in first_row:
+            errors.append(RowError(row.row_number, "task_id",
+                                   _("Task %(id)d is already in row %(row)d of this sheet: one row per task.",
+                                     id=task_id, row=first_row[task_id])))
+            continue
+        first_row[task_id] = row.row_number
+        task = tasks.get(task_id)
+        if task is None:
+            errors.append(RowError(row.row_number, "task_id",
+                                   _("No task %(id)d in %(unit)s or the units below it.", id=task_id,
+                                     unit=unit.name)))
+        elif not access.can_report(by, task):
+            errors.append(RowError(row.row_number, "task_id",
+                                   _("Task %(id)d belongs to %(unit)s: you may not report its progress. Its office, "
+                                     "an office above it, or the liaisons of the task's departments there may.",
+                                     id=task_id, unit=task.unit.name)))
+        else:
+            message = _state_error(task, passed_down)
+            if message:
+                errors.append(RowError(row.row_number, "task_id", message))
+    if errors:
+        return ImportResult(0, sorted(errors, key=lambda e: (e.row_number, FIELD_ORDER.get(e.field or "", 9))))
+
+    applied = 0
+    for row, task_id, values in pending:
+        try:
+            task_services.report_progress(tasks[task_id], values, by=by)
+        except ServiceError as exc:  # refused after all (e.g. changed meanwhile): the caller rolls back
+            return ImportResult(0, [RowError(row.row_number, exc.field, exc.message)])
+        applied += 1
+    return ImportResult(applied, [])
