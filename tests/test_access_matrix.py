@@ -57,8 +57,32 @@ def _meeting_objects(db, unit_id: int, user_id: int) -> dict:
     db.session.flush()
     db.session.add(MinutesRevision(minutes_id=minutes.id, number=1, body="text", author_id=user_id, published=True))
     db.session.flush()
-    return {"meeting_id": meeting.id, "item_id": item.id, "material_id": material.id, "decision_id": decision.id,
-            "number": 1}
+    ids = {"meeting_id": meeting.id, "item_id": item.id, "material_id": material.id, "decision_id": decision.id,
+           "number": 1}
+    ids.update(_task_objects(db, unit_id, user_id))
+    return ids
+
+
+def _task_objects(db, unit_id: int, user_id: int) -> dict:
+    """A task with a cascade run, a supervision notice and a report with an evidence file at one unit."""
+    from datetime import date
+
+    from portal.models import CascadeRun, SupervisionNotice, Task, TaskEvidence, TaskReport
+
+    task = Task(unit_id=unit_id, title="matrix", lead_department_code="edu", co_department_codes=[],
+                due_date=date(2026, 12, 31))
+    db.session.add(task)
+    db.session.flush()
+    run = CascadeRun(task_id=task.id, target="children")
+    notice = SupervisionNotice(task_id=task.id, from_unit_id=unit_id, text="notice")
+    report = TaskReport(task_id=task.id, percent=10, reported_by_id=user_id)
+    db.session.add_all([run, notice, report])
+    db.session.flush()
+    evidence = TaskEvidence(report_id=report.id, original_name="e.pdf", stored_name=f"{unit_id:032x}.pdf",
+                            content_type="application/pdf", size=1, sha256="0" * 64)
+    db.session.add(evidence)
+    db.session.flush()
+    return {"task_id": task.id, "run_id": run.id, "notice_id": notice.id, "evidence_id": evidence.id}
 
 
 @pytest.fixture

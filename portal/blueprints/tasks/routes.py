@@ -127,8 +127,12 @@ def index():
     ids = [t.id for t in tasks.items]
     noticed = set(db.session.scalars(select(SupervisionNotice.task_id).where(
         SupervisionNotice.task_id.in_(ids), SupervisionNotice.responded_at.is_(None)))) if ids else set()
+    # The filters as they go back into the scope tabs and the pager: only those that are set.
+    filters = {key: value for key, value in (("status", status), ("department", department),
+                                             ("due_within", due_within), ("overdue", "1" if overdue else None),
+                                             ("q", q)) if value not in (None, "")}
     return render_template(
-        "tasks/index.html", tasks=tasks, noticed=noticed, today=today, scope=scope, status=status,
+        "tasks/index.html", tasks=tasks, noticed=noticed, today=today, scope=scope, status=status, filters=filters,
         department=department, due_within=due_within, overdue=overdue, q=q, statuses=list(TaskStatus),
         departments=Department.all(), own_departments=own_departments,
         can_create=access.can(current_user, Permission.ACT, g.unit))
@@ -186,7 +190,7 @@ def edit(task_id: int):
             return redirect(url_for(".detail", task_id=task.id))
     # After a conflict the form carries the current version: sending it again is a deliberate overwrite.
     return render_template("tasks/edit.html", task=task, values=values, errors=errors,
-                           departments=Department.all()), status
+                           departments=Department.all(), today=date.today()), status
 
 
 # --- a task's page --------------------------------------------------------------------------
@@ -226,7 +230,6 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         "notice": access.can_supervise(user, task) and is_open,
         "respond": access.can_respond(user, task),
     }
-    child_policy = policy_for(task.unit.tier)
     return render_template(
         "tasks/detail.html", task=task, today=date.today(), children=children,
         children_total=sum(child_counts.values()), child_counts=child_counts, reports=reports, reviews=reviews,
@@ -235,7 +238,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         parent=task.parent, parent_visible=task.parent is not None and access.can(user, Permission.VIEW,
                                                                                  task.parent.unit),
         may=may, may_report=may_report, departments=Department.all(), statuses=TaskStatus,
-        streets_below=child_policy.child_tier not in (None, "street"),
+        streets_below=policy_for(task.unit.tier).child_tier not in (None, "street"),
         failed=failed, error=error, kept=request.form if failed else {},
     ), (error.status if error is not None else 200)
 
@@ -305,7 +308,7 @@ def cascade_run(task_id: int, run_id: int):
     if run is None:
         abort(404)
     template = "tasks/_cascade_run.html" if request.headers.get("HX-Request") else "tasks/cascade.html"
-    return render_template(template, task=task, run=run)
+    return render_template(template, task=task, run=run, today=date.today())
 
 
 @bp.route("/<int:task_id>/reassign", methods=["POST"])
