@@ -131,3 +131,32 @@ def test_stale_review_is_a_conflict(app, tree, people, run_in_app):
         run_in_app(lambda: svc.review_task(db.session.get(Task, task_id), "return", "再改", by=_user(people, "office-410105"),
                                            version=version))
     assert run_in_app(lambda: db.session.get(Task, task_id).status) == "accepted"
+
+
+def test_an_office_that_reported_on_behalf_cannot_accept_its_own_report(app, tree, people, run_in_app, run_jobs):
+    parent = run_in_app(lambda: _task(tree, people, code="410105").id)
+    run_in_app(lambda: svc.cascade_task(db.session.get(Task, parent), "children", by=_user(people, "office-410105")))
+    run_jobs()
+    street = run_in_app(lambda: db.session.scalar(select(Task.id).where(Task.parent_id == parent,
+                                                                        Task.unit_id == tree["410105001"].id)))
+    district = _user(people, "office-410105")
+    run_in_app(lambda: svc.report_progress(db.session.get(Task, street), {"percent": 100}, by=_user(people, "office-410105")))
+    run_in_app(lambda: svc.submit_task(db.session.get(Task, street), by=_user(people, "office-410105")))
+    with pytest.raises(PermissionDenied):
+        run_in_app(lambda: svc.review_task(db.session.get(Task, street), "accept", "", by=_user(people, "office-410105")))
+    run_in_app(lambda: svc.review_task(db.session.get(Task, street), "accept", "", by=_user(people, "staff-410105")))
+    assert run_in_app(lambda: db.session.get(Task, street).status) == "accepted"
+    assert district is not None
+
+
+def test_overdue_is_computed_from_the_due_date(app, tree, people, run_in_app):
+    past = (date.today() - timedelta(days=3)).isoformat()
+    task_id = run_in_app(lambda: _task(tree, people, code="410105001", due_date=past).id)
+    today = date.today()
+    assert run_in_app(lambda: db.session.get(Task, task_id).is_overdue(today)) is True
+    assert run_in_app(lambda: db.session.scalar(select(func.count(Task.id)).where(Task.overdue_clause(today)))) == 1
+    run_in_app(lambda: svc.report_progress(db.session.get(Task, task_id), {"percent": 100}, by=_user(people, "edu-410105001")))
+    run_in_app(lambda: svc.submit_task(db.session.get(Task, task_id), by=_user(people, "edu-410105001")))
+    run_in_app(lambda: svc.review_task(db.session.get(Task, task_id), "accept", "", by=_user(people, "office-410105001")))
+    assert run_in_app(lambda: db.session.get(Task, task_id).is_overdue(today)) is False
+    assert run_in_app(lambda: db.session.scalar(select(func.count(Task.id)).where(Task.overdue_clause(today)))) == 0

@@ -266,11 +266,9 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
 
 
 def local_now() -> datetime:
-    from zoneinfo import ZoneInfo
+    from portal.clock import local_now as now
 
-    from flask import current_app
-
-    return datetime.now(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).replace(tzinfo=None)
+    return now()
 
 
 # --- the agenda ----------------------------------------------------------------

@@ -369,6 +369,10 @@ def review_task(task: Task, decision: str, comment: Any, *, by: User, version: O
         raise ServiceError(_("Only a submitted task can be reviewed; this one is %(state)s.",
                              state=task.status_enum.label), "decision")
     comment = _text(comment, "comment", 5000)
+    latest = task.reports[0] if task.reports else None
+    if decision == "accept" and latest is not None and latest.reported_by_id == by.id:
+        raise PermissionDenied(_("You reported this task's latest progress yourself: someone else in the assigning "
+                                 "office must accept it."))
     if decision == "return" and not comment:
         raise ServiceError(_("Say why the task is returned: the unit will read it."), "comment")
     review = TaskReview(task_id=task.id, decision=decision, comment=comment, reviewed_by_id=by.id)

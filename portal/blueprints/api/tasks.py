@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal import access
+from portal.clock import local_today
 from portal.blueprints.api import api_error, bp
 from portal.extensions import db
 from portal.models import Task, TaskStatus, Unit
@@ -36,7 +37,7 @@ def task_json(task: Task, *, full: bool = True) -> dict:
         "id": task.id, "unit_code": task.unit.code, "title": task.title, "status": task.status,
         "progress": _num(task.progress), "actual_value": _num(task.actual_value),
         "lead_department": task.lead_department_code, "co_departments": list(task.co_department_codes or []),
-        "due_date": task.due_date.isoformat(), "overdue": task.is_overdue(date.today()),
+        "due_date": task.due_date.isoformat(), "overdue": task.is_overdue(local_today()),
         "weight": _num(task.weight), "parent_id": task.parent_id, "decision_id": task.decision_id,
         "target": ({"name": task.target_name, "unit": task.target_unit, "value": _num(task.target_value)}
                    if task.target_name else None),
@@ -85,7 +86,7 @@ def list_tasks(code: str):
         dept = args["department"]
         stmt = stmt.where((Task.lead_department_code == dept) |
                           Task.co_department_codes.cast(db.String).contains(f'"{dept}"'))
-    today = date.today()
+    today = local_today()
     if args.get("overdue") in ("1", "true"):
         stmt = stmt.where(Task.overdue_clause(today))
     if args.get("due_within"):

@@ -18,6 +18,7 @@ from sqlalchemy import String, cast, false, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal import access
+from portal.clock import local_today
 from portal.access import Permission
 from portal.blueprints.tasks import bp
 from portal.extensions import db
@@ -102,7 +103,7 @@ def index():
         due_within = min(max(due_within, 0), MAX_DUE_WITHIN_DAYS)
     overdue = args.get("overdue") == "1"
     q = (args.get("q") or "").strip()[:100]
-    today = date.today()
+    today = local_today()
     own_departments = access.liaison_departments(current_user, g.unit)
 
     stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
@@ -190,7 +191,7 @@ def edit(task_id: int):
             return redirect(url_for(".detail", task_id=task.id))
     # After a conflict the form carries the current version: sending it again is a deliberate overwrite.
     return render_template("tasks/edit.html", task=task, values=values, errors=errors,
-                           departments=Department.all(), today=date.today()), status
+                           departments=Department.all(), today=local_today()), status
 
 
 # --- a task's page --------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         "respond": access.can_respond(user, task),
     }
     return render_template(
-        "tasks/detail.html", task=task, today=date.today(), children=children,
+        "tasks/detail.html", task=task, today=local_today(), children=children,
         children_total=sum(child_counts.values()), child_counts=child_counts, reports=reports, reviews=reviews,
         notices=notices, decision=decision, meeting=meeting,
         meeting_visible=meeting is not None and access.can(user, Permission.VIEW, meeting.unit),
@@ -308,7 +309,7 @@ def cascade_run(task_id: int, run_id: int):
     if run is None:
         abort(404)
     template = "tasks/_cascade_run.html" if request.headers.get("HX-Request") else "tasks/cascade.html"
-    return render_template(template, task=task, run=run, today=date.today())
+    return render_template(template, task=task, run=run, today=local_today())
 
 
 @bp.route("/<int:task_id>/reassign", methods=["POST"])
