@@ -312,3 +312,57 @@ def test_issue_a_task_from_a_published_decision(office, new_browser, people, tre
     sibling = _as(new_browser, "office-410102")
     assert sibling.post_form(f"/district/410102/tasks/from-decision/{decision_id}",
                              page="/district/410102/").status_code == 404
+
+
+# --- Excel through the pages ----------------------------------------------------------------
+
+def test_excel_export_and_all_or_nothing_import_through_the_pages(new_browser, people, run_in_app):
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    from portal.models import Task, TaskReport, Unit, User
+    from portal.services import tasks as task_svc
+    from portal.extensions import db as _db
+
+    def make():
+        office = _db.session.get(User, people["office-410105001"].id)
+        unit = _db.session.get(Unit, office.home_unit_id)
+        ids = []
+        for title in ("社区读书会", "家长学校"):
+            ids.append(task_svc.create_task(unit, {"title": title, "lead_department": "edu", "due_date": "2030-06-30"},
+                                            by=office).id)
+        return ids
+    first, second = run_in_app(make)
+    b = new_browser()
+    b.login("office-410105001")
+    exported = b.get("/street/410105001/tasks/export.xlsx")
+    assert exported.status_code == 200 and "filename*=UTF-8''" in exported.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(exported.data))["进度报送"]
+    assert {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == {first, second}
+
+    def workbook(rows):
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "进度报送"
+        ws.append(["任务编号", "单位", "任务名称", "进度(%)", "实际值", "进展情况"])
+        for row in rows:
+            ws.append(row)
+        out = io.BytesIO()
+        wb.save(out)
+        out.seek(0)
+        return out
+
+    count = lambda: run_in_app(lambda: _db.session.query(TaskReport).count())  # noqa: E731
+    bad = b.post_form("/street/410105001/tasks/import",
+                      {"file": (workbook([[first, "", "", 50, 3, "已开展"], [second, "", "", 150, None, ""]]), "进度.xlsx")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert 'id="import-errors"' in page and "<td>3</td>" in page and "percent" in page
+    assert count() == 0  # nothing applied
+    good = b.post_form("/street/410105001/tasks/import",
+                       {"file": (workbook([[first, "", "", 50, 3, "已开展"], [second, "", "", 100, None, ""]]), "进度.xlsx")},
+                       content_type="multipart/form-data")
+    assert good.status_code == 302 and count() == 2
+    assert run_in_app(lambda: float(_db.session.get(Task, second).progress)) == 100.0

@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from portal import access
 from portal.clock import local_today
 from portal.access import Permission
+from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.tasks import bp
 from portal.extensions import db
 from portal.models import (CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
@@ -92,8 +93,8 @@ def _form_values(form) -> dict:
 
 # --- the supervision list -------------------------------------------------------------
 
-@bp.route("/")
-def index():
+def _list_query():
+    """The supervision list's statement and filters, shared by the page and the Excel export."""
     args = request.args
     scope = args.get("scope") if args.get("scope") in SCOPES else "unit"
     status = args.get("status") if args.get("status") in {s.value for s in TaskStatus} else ""
@@ -124,7 +125,18 @@ def index():
         stmt = stmt.where(Task.overdue_clause(today))
     if q:
         stmt = stmt.where(Task.title.contains(q, autoescape=True))
-    tasks = paginate(stmt.order_by(Task.due_date, Unit.code, Task.id))
+    return stmt.order_by(Task.due_date, Unit.code, Task.id), dict(
+        scope=scope, status=status, department=department, due_within=due_within, overdue=overdue, q=q,
+        today=today, own_departments=own_departments)
+
+
+@bp.route("/")
+def index():
+    stmt, ctx = _list_query()
+    scope, status, department, due_within, overdue, q, today, own_departments = (
+        ctx["scope"], ctx["status"], ctx["department"], ctx["due_within"], ctx["overdue"], ctx["q"], ctx["today"],
+        ctx["own_departments"])
+    tasks = paginate(stmt)
     ids = [t.id for t in tasks.items]
     noticed = set(db.session.scalars(select(SupervisionNotice.task_id).where(
         SupervisionNotice.task_id.in_(ids), SupervisionNotice.responded_at.is_(None)))) if ids else set()
@@ -136,7 +148,8 @@ def index():
         "tasks/index.html", tasks=tasks, noticed=noticed, today=today, scope=scope, status=status, filters=filters,
         department=department, due_within=due_within, overdue=overdue, q=q, statuses=list(TaskStatus),
         departments=Department.all(), own_departments=own_departments,
-        can_create=access.can(current_user, Permission.ACT, g.unit))
+        can_create=access.can(current_user, Permission.ACT, g.unit),
+        can_import=access.can(current_user, Permission.ACT, g.unit) or bool(own_departments))
 
 
 # --- creating and editing ----------------------------------------------------------------
@@ -401,3 +414,61 @@ def from_decision(decision_id: int):
     db.session.commit()
     flash(_("The decision is issued as a task. Check the due date and pass it down."), "success")
     return redirect(url_for(".detail", task_id=task_id))
+
+
+# --- Excel: export of the list, all-or-nothing import of progress ---------------------------
+
+EXPORT_LIMIT = 20_000
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.route("/export.xlsx")
+def export():
+    from urllib.parse import quote
+
+    from flask import Response
+
+    from portal.exports.tasks_excel import export_tasks
+
+    stmt, ctx = _list_query()
+    tasks = db.session.scalars(stmt.options(selectinload(Task.reports)).limit(EXPORT_LIMIT)).all()
+    data = export_tasks(tasks, today=ctx["today"])
+    name = f"任务清单-{g.unit.name}-{ctx['today'].isoformat()}.xlsx"
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f"attachment; filename=\"tasks.xlsx\"; filename*=UTF-8''{quote(name)}"
+    return response
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_progress():
+    from portal.exports.tasks_excel import apply_progress_sheet, read_progress_sheet
+
+    form = ConfirmForm()
+    errors, status = [], 200
+    if request.method == "POST" and form.validate_on_submit():
+        upload = request.files.get("file")
+        if not upload or not upload.filename:
+            flash(_("Choose the Excel file to upload."), "danger")
+            status = 400
+        else:
+            try:
+                rows = read_progress_sheet(upload.read(EXPORT_LIMIT * 1024))
+                result = apply_progress_sheet(g.unit, rows, by=current_user)
+            except ServiceError as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
+                status = 400
+            else:
+                if result.errors:
+                    db.session.rollback()
+                    errors, status = result.errors, 400
+                    flash(_("Nothing was applied: %(n)d problems in the sheet. Correct them and upload it again.",
+                            n=len(result.errors)), "danger")
+                elif not result.applied:
+                    flash(_("The sheet has no filled-in rows."), "warning")
+                    status = 400
+                else:
+                    db.session.commit()
+                    flash(_("%(n)d progress reports applied.", n=result.applied), "success")
+                    return redirect(url_for(".index"))
+    return render_template("tasks/import.html", form=form, errors=errors), status
