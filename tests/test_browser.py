@@ -218,3 +218,56 @@ def test_liaison_proposes_an_item_and_reads_the_shared_agenda(people, live_serve
     finally:
         liaison_ctx.close()
         office_ctx.close()
+
+
+def test_street_liaison_reports_progress_on_a_phone(people, live_server, chromium, artifacts, run_in_app, run_jobs):
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import Task, TaskReport, Unit, User
+    from portal.services import tasks as task_svc
+
+    def issue():
+        office = db.session.get(User, people["office-410105"].id)
+        task = task_svc.create_task(db.session.get(Unit, office.home_unit_id), {
+            "title": "社区老年课堂", "lead_department": "edu", "due_date": date.today() + timedelta(days=30),
+            "target": {"name": "开班期数", "unit": "期", "value": 12}}, by=office)
+        task_svc.cascade_task(task, "children", by=office)
+        return task.id
+    parent_id = run_in_app(issue)
+    run_jobs()
+    street_task = run_in_app(lambda: db.session.scalar(select(Task.id).join(Unit, Unit.id == Task.unit_id).where(
+        Task.parent_id == parent_id, Unit.code == "410105001")))
+
+    context, page = _new_page(chromium, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    try:
+        _log_in(page, live_server, "edu-410105001")
+        page.goto(f"{live_server}/street/410105001/tasks/")
+        with page.expect_navigation():
+            page.locator("a", has_text="社区老年课堂").first.click()
+        assert page.url.endswith(f"/street/410105001/tasks/{street_task}/")
+        # A bad percent is refused with a message, and what was typed stays.
+        page.fill("#percent", "150")
+        page.fill("#narrative", "已开班6期，参与老人180人次。")
+        page.evaluate("document.getElementById('percent').removeAttribute('max')")  # as a hand-made request would
+        with page.expect_navigation():
+            page.click("#report-submit")
+        expect(page.locator("#report-form .invalid-feedback")).to_be_visible()
+        expect(page.locator("#narrative")).to_have_value("已开班6期，参与老人180人次。")
+        page.fill("#percent", "50")
+        page.fill("#actual_value", "6")
+        with page.expect_navigation():
+            page.click("#report-submit")
+        expect(page.locator("#reports")).to_contain_text("已开班6期")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=str(artifacts / "task-report-phone.png"), full_page=True)
+        with page.expect_navigation():
+            page.click("#submit-form button[type=submit]")
+        expect(page.locator("#submit-form")).to_have_count(0)  # waiting for the district's review now
+        page.screenshot(path=str(artifacts / "task-submitted-phone.png"), full_page=True)
+    finally:
+        context.close()
+    assert run_in_app(lambda: db.session.scalar(select(TaskReport.percent).where(TaskReport.task_id == street_task))) == 50
+    assert run_in_app(lambda: db.session.get(Task, street_task).status) == "submitted"
