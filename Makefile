@@ -34,7 +34,7 @@ translations: $(VENV)/.installed
 
 # Maintainers: refresh the catalogues after changing user-facing strings.
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_pgettext:1c,2 -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
 
 db-upgrade: setup

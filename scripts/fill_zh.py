@@ -1,5 +1,7 @@
 """Fill Chinese translations from a JSON dict {msgid: msgstr}: ``python scripts/fill_zh.py FILE``.
 
+A key "context|msgid" fills a message with a context (pgettext).
+
 Used by maintainers after ``make extract-messages``; refuses a translation whose
 placeholders differ from the source.
 """
@@ -19,11 +21,12 @@ def main(path: str) -> int:
     with open(PO, "rb") as fh:
         catalog = read_po(fh)
     for msgid, text in wanted.items():
-        message = catalog.get(msgid)
+        context, _sep, plain = msgid.rpartition("|") if "|" in msgid else (None, "", msgid)
+        message = catalog.get(plain, context=context or None)
         if message is None:
             print(f"not in the catalogue: {msgid!r}")
             return 1
-        if sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(text)):
+        if sorted(PLACEHOLDER.findall(plain)) != sorted(PLACEHOLDER.findall(text)):
             print(f"placeholders differ: {msgid!r} -> {text!r}")
             return 1
         message.string = text

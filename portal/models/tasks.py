@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Optional
 
 from flask import abort
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -31,13 +31,14 @@ class TaskStatus(str, enum.Enum):
         return str(TASK_STATUS_LABELS[self])
 
 
+# A context of their own: "Accepted" is 已验收 for a task but 已采纳 for an agenda item.
 TASK_STATUS_LABELS = {
-    TaskStatus.ASSIGNED: _l("Assigned"),
-    TaskStatus.IN_PROGRESS: _l("In progress"),
-    TaskStatus.SUBMITTED: _l("Submitted for review"),
-    TaskStatus.ACCEPTED: _l("Accepted"),
-    TaskStatus.RETURNED: _l("Returned"),
-    TaskStatus.CANCELLED: _l("Cancelled"),
+    TaskStatus.ASSIGNED: lazy_pgettext("task", "Assigned"),
+    TaskStatus.IN_PROGRESS: lazy_pgettext("task", "In progress"),
+    TaskStatus.SUBMITTED: lazy_pgettext("task", "Submitted for review"),
+    TaskStatus.ACCEPTED: lazy_pgettext("task", "Accepted"),
+    TaskStatus.RETURNED: lazy_pgettext("task", "Returned"),
+    TaskStatus.CANCELLED: lazy_pgettext("task", "Cancelled"),
 }
 #: States in which a task still has work to do (and can be overdue).
 OPEN_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.SUBMITTED.value,

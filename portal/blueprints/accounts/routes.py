@@ -117,7 +117,7 @@ def revoke(user_id: int, membership_id: int):
             db.session.commit()
             flash(_("Role revoked."), "success")
         return redirect(url_for(".detail", user_id=user.id))
-    return render_template("accounts/confirm.html", form=form, user=user,
+    return render_template("confirm.html", form=form, back_url=url_for(".detail", user_id=user.id),
                            question=_("Revoke the role “%(role)s” at %(unit)s from %(name)s?",
                                       role=membership.role_enum.label, unit=membership.unit.name,
                                       name=user.display_name))
@@ -141,7 +141,8 @@ def activation(user_id: int, action: str):
     question = (_("Activate the account %(name)s?", name=user.username) if action == "activate" else
                 _("Deactivate the account %(name)s? It will no longer be able to log in, and its API tokens "
                   "are revoked.", name=user.username))
-    return render_template("accounts/confirm.html", form=form, user=user, question=question)
+    return render_template("confirm.html", form=form, back_url=url_for(".detail", user_id=user.id),
+                           question=question)
 
 
 @bp.route("/<int:user_id>/password", methods=["POST"])

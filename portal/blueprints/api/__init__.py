@@ -23,6 +23,26 @@ def api_error(status: int, message: str, field: str | None = None):
     return response
 
 
+def json_body() -> dict:
+    """The request's JSON object, or a refusal the client can read."""
+    from flask_babel import gettext as _
+
+    from portal.services import ServiceError
+
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ServiceError(_("Send a JSON object."))
+    return data
+
+
+def refused(exc):
+    """A service's refusal as a JSON error; nothing of the request is kept."""
+    from portal.extensions import db
+
+    db.session.rollback()
+    return api_error(exc.status, exc.message, exc.field)
+
+
 #: Endpoints reachable without a token.
 PUBLIC_ENDPOINTS = {"api.create_token"}
 

@@ -1,27 +1,16 @@
 """Joint meetings over the API: the same services and rules as the pages."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
-from flask_babel import gettext as _
+from flask import g, jsonify
 
 from portal import access
-from portal.blueprints.api import api_error, bp
+from portal.blueprints.api import bp, json_body, refused
 from portal.extensions import db
 from portal.models import Meeting
 from portal.services import ServiceError
 from portal.services import meetings as svc
 
 
-def _json_body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ServiceError(_("Send a JSON object."))
-    return data
-
-
-def _fail(exc: ServiceError):
-    db.session.rollback()
-    return api_error(exc.status, exc.message, exc.field)
 
 
 def meeting_json(meeting: Meeting) -> dict:
@@ -48,9 +37,9 @@ def meeting_json(meeting: Meeting) -> dict:
 def create_meeting(code: str):
     unit = access.unit_or_404(g.api_user, code)
     try:
-        meeting = svc.create_meeting(unit, _json_body(), by=g.api_user)
+        meeting = svc.create_meeting(unit, json_body(), by=g.api_user)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify(meeting_json(meeting)), 201
 
@@ -64,11 +53,11 @@ def get_meeting(meeting_id: int):
 def propose_item(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
     try:
-        data = _json_body()
+        data = json_body()
         item = svc.propose_item(meeting, title=data.get("title"), description=data.get("description"),
                                 department=data.get("department"), by=g.api_user)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify({"id": item.id, "title": item.title, "department": item.department_code,
                     "status": item.status, "position": item.position}), 201
@@ -78,9 +67,9 @@ def propose_item(meeting_id: int):
 def transition(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
     try:
-        data = _json_body()
+        data = json_body()
         svc.transition(meeting, str(data.get("to", "")), by=g.api_user, reason=data.get("reason") or "")
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify(meeting_json(meeting))

@@ -9,23 +9,13 @@ from sqlalchemy import select
 
 from portal import access
 from portal.clock import local_today
-from portal.blueprints.api import api_error, bp
+from portal.blueprints.api import api_error, bp, json_body, refused
 from portal.extensions import db
 from portal.models import Task, TaskStatus, Unit
 from portal.services import ServiceError
 from portal.services import tasks as svc
 
 
-def _body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ServiceError(_("Send a JSON object."))
-    return data
-
-
-def _fail(exc: ServiceError):
-    db.session.rollback()
-    return api_error(exc.status, exc.message, exc.field)
 
 
 def _num(value):
@@ -61,9 +51,9 @@ def task_json(task: Task, *, full: bool = True) -> dict:
 def create_task(code: str):
     unit = access.unit_or_404(g.api_user, code)
     try:
-        task = svc.create_task(unit, _body(), by=g.api_user)
+        task = svc.create_task(unit, json_body(), by=g.api_user)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify(task_json(task)), 201
 
@@ -112,9 +102,9 @@ def get_task(task_id: int):
 def cascade(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
     try:
-        run = svc.cascade_task(task, _body().get("to"), by=g.api_user)
+        run = svc.cascade_task(task, json_body().get("to"), by=g.api_user)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     db.session.refresh(run)
     return jsonify({"run_id": run.id, "state": run.state, "total": run.total, "done": run.done}), 202
@@ -136,9 +126,9 @@ def cascade_state(task_id: int, run_id: int):
 def report(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
     try:
-        row = svc.report_progress(task, _body(), by=g.api_user)
+        row = svc.report_progress(task, json_body(), by=g.api_user)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify({"id": row.id, "percent": _num(row.percent), "actual_value": _num(row.actual_value),
                     "narrative": row.narrative, "task": task_json(task, full=False)}), 201
@@ -151,7 +141,7 @@ def submit(task_id: int):
         data = request.get_json(silent=True) or {}
         svc.submit_task(task, by=g.api_user, version=data.get("version") if isinstance(data, dict) else None)
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify(task_json(task, full=False))
 
@@ -160,10 +150,10 @@ def submit(task_id: int):
 def review(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
     try:
-        data = _body()
+        data = json_body()
         svc.review_task(task, str(data.get("decision", "")), data.get("comment"), by=g.api_user,
                         version=data.get("version"))
     except ServiceError as exc:
-        return _fail(exc)
+        return refused(exc)
     db.session.commit()
     return jsonify(task_json(task, full=False))

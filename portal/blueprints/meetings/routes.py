@@ -275,7 +275,7 @@ def delete_decision(meeting_id: int, decision_id: int):
         return _back(meeting, "decisions")
     if not access.can_convene(current_user, meeting):
         abort(403)
-    return render_template("meetings/confirm.html", meeting=meeting, form=ConfirmForm(),
+    return render_template("confirm.html", back_url=url_for(".detail", meeting_id=meeting.id), form=ConfirmForm(),
                            question=_("Remove the decision “%(text)s”?", text=decision.text[:200]),
                            action=url_for(".delete_decision", meeting_id=meeting.id, decision_id=decision.id))
 
