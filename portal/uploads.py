@@ -18,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 
 import filetype
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from flask import current_app, send_file
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
@@ -311,8 +313,36 @@ def save_upload(file_storage: FileStorage) -> StoredFile:
         except FileNotFoundError:
             pass
         raise
+    _forget_on_rollback(os.path.join(folder, stored_name))
     return StoredFile(original_name=original, stored_name=stored_name, content_type=content_type,
                       size=size, sha256=digest.hexdigest())
+
+
+# --- files written by a transaction that is rolled back ----------------------
+
+_WRITTEN = "portal_uploaded_files"
+
+
+def _forget_on_rollback(path: str) -> None:
+    """A file saved for a row that is then rolled back would stay on disk with
+    nothing pointing at it: the session deletes it on rollback."""
+    from portal.extensions import db
+
+    db.session().info.setdefault(_WRITTEN, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_written_files(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _delete_written_files(session: Session, previous_transaction) -> None:
+    for path in session.info.pop(_WRITTEN, []):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 # --- reading back --------------------------------------------------------

@@ -402,3 +402,27 @@ def test_folder_inside_static_is_refused(app, monkeypatch):
         with pytest.raises(RuntimeError):
             upload_folder()
     assert not os.path.exists(os.path.join(app.static_folder, "uploads"))
+
+
+def test_a_rolled_back_upload_leaves_no_file(app, tmp_path, monkeypatch):
+    """The row is rolled back (a later refusal in the same request): its file goes too."""
+    import io
+    import os
+
+    from werkzeug.datastructures import FileStorage
+
+    from portal.extensions import db
+    from portal.uploads import save_upload
+
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(tmp_path))
+    with app.app_context():
+        db.session.connection()
+        stored = save_upload(FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="a.pdf"))
+        assert os.path.exists(tmp_path / stored.stored_name)
+        db.session.rollback()
+        assert not os.path.exists(tmp_path / stored.stored_name)
+        kept = save_upload(FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="b.pdf"))
+        db.session.commit()
+        db.session.rollback()
+        assert os.path.exists(tmp_path / kept.stored_name)
+        db.session.remove()
