@@ -72,3 +72,39 @@ def test_migrations_match_the_models(app):
     """`flask db check` finds nothing to generate after `flask db upgrade`."""
     result = app.test_cli_runner().invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
+
+
+def test_home_summarises_tasks_and_upcoming_meetings(new_browser, people, run_in_app):
+    from datetime import timedelta
+
+    from portal.clock import local_now
+    from portal.extensions import db
+    from portal.models import Unit, User
+    from portal.services import meetings as meeting_svc
+    from portal.services import tasks as task_svc
+
+    def make():
+        office = db.session.get(User, people["office-410105"].id)
+        district = db.session.get(Unit, office.home_unit_id)
+        today = local_now().date()
+        task_svc.create_task(district, {"title": "逾期任务", "lead_department": "edu",
+                                        "due_date": today - timedelta(days=2)}, by=office)
+        task_svc.create_task(district, {"title": "本周到期", "lead_department": "edu",
+                                        "due_date": today + timedelta(days=3)}, by=office)
+        street_office = db.session.get(User, people["office-410105001"].id)
+        task_svc.create_task(db.session.get(Unit, street_office.home_unit_id), {
+            "title": "街道逾期", "lead_department": "edu", "due_date": today - timedelta(days=1)}, by=street_office)
+        meeting_svc.create_meeting(district, {"title": "下周联席会议", "starts_at": local_now() + timedelta(days=5),
+                                              "invited_departments": ["edu"]}, by=office)
+    run_in_app(make)
+    b = new_browser()
+    b.login("office-410105")
+    page = b.get("/district/410105/").get_data(as_text=True)
+    assert 'id="count-open">2<' in page and 'id="count-overdue">1<' in page and 'id="count-due-soon">1<' in page
+    assert 'id="count-overdue-below">1<' in page
+    assert "下周联席会议" in page[page.index('id="upcoming-meetings"'):]
+    # The street sees its own figures only.
+    street = new_browser()
+    street.login("office-410105001")
+    street_page = street.get("/street/410105001/").get_data(as_text=True)
+    assert 'id="count-overdue">1<' in street_page and 'id="count-overdue-below"' not in street_page

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import access
 from portal.blueprints.workspace import bp
 from portal.extensions import db
-from portal.models import Department, Membership, Role, Unit, User
+from portal.clock import local_now
+from portal.models import Department, Meeting, MeetingStatus, Membership, Role, Task, Unit, User
+from portal.models.tasks import OPEN_STATES
 from portal.pagination import paginate
 
 
@@ -41,6 +43,36 @@ def home():
             office.append((membership, user))
     return render_template(
         "workspace/home.html", unit=unit, ancestors=unit.ancestors(), children=children, q=q,
-        departments=Department.all(), liaisons=liaisons, office=office,
+        departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
+        task_counts=_task_counts(unit),
         can_manage=access.can(current_user, access.Permission.MANAGE_ACCOUNTS, unit),
     )
+
+
+def _upcoming_meetings(unit: Unit) -> list[Meeting]:
+    """The next meetings the unit convenes or is invited to."""
+    if "meetings" not in g.policy.features:
+        return []
+    return list(db.session.scalars(
+        select(Meeting).where(Meeting.visible_from_clause(unit), Meeting.starts_at >= local_now(),
+                              Meeting.status != MeetingStatus.CANCELLED.value)
+        .order_by(Meeting.starts_at).limit(5)))
+
+
+def _task_counts(unit: Unit) -> dict[str, int]:
+    """Open, overdue and due-within-7-days tasks of the unit and of everything below it, in one query."""
+    if "tasks" not in g.policy.features:
+        return {}
+    from datetime import timedelta
+
+    today = local_now().date()
+    is_open = Task.status.in_(OPEN_STATES)
+    own = Task.unit_id == unit.id
+    row = db.session.execute(
+        select(func.count(Task.id).filter(own, is_open),
+               func.count(Task.id).filter(own, Task.overdue_clause(today)),
+               func.count(Task.id).filter(own, is_open, Task.due_date >= today,
+                                          Task.due_date <= today + timedelta(days=7)),
+               func.count(Task.id).filter(Task.overdue_clause(today)))
+        .join(Unit, Unit.id == Task.unit_id).where(Unit.subtree_clause(unit))).one()
+    return {"open": row[0], "overdue": row[1], "due_soon": row[2], "overdue_below": row[3] - row[1]}
