@@ -25,10 +25,10 @@ def start_embedded_scheduler(app: Flask, every_seconds: int = 600) -> bool:
 
     def loop() -> None:
         stop = threading.Event()
+        run_sweep(app)
         while not stop.wait(every_seconds):
             run_sweep(app)
 
-    run_sweep(app)
     threading.Thread(target=loop, name="portal-embedded-scheduler", daemon=True).start()
     log.info("embedded scheduler: reminder sweep every %d s", every_seconds)
     return True

@@ -59,3 +59,22 @@ def test_reminder_command(app, people, run_in_app, monkeypatch):
     monkeypatch.setitem(app.config, "CLI_LOCALE", "en")
     result = app.test_cli_runner().invoke(args=["jobs", "reminders"])
     assert result.exit_code == 0 and "2 meeting reminders" in result.output
+
+
+def test_embedded_scheduler_sends_due_reminders(app, people, run_in_app, monkeypatch):
+    """Without Redis the web process runs the sweep itself (not in tests by default: switched on here)."""
+    import time
+
+    import portal.scheduler as scheduler
+
+    run_in_app(lambda: _meeting(people, starts_in=timedelta(hours=5)))
+    monkeypatch.setattr(scheduler, "_started", False)
+    monkeypatch.setitem(app.config, "TESTING", False)
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    assert scheduler.start_embedded_scheduler(app, every_seconds=3600) is True
+    assert scheduler.start_embedded_scheduler(app, every_seconds=3600) is False  # once per process
+    for _ in range(50):
+        if len(_notes(run_in_app, "meeting_reminder")) == 2:
+            break
+        time.sleep(0.1)
+    assert len(_notes(run_in_app, "meeting_reminder")) == 2
