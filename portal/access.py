@@ -26,7 +26,6 @@ class Permission(str, enum.Enum):
     VIEW = "view"                      # read the unit's workspace
     MANAGE_ACCOUNTS = "manage_accounts"  # create users, grant memberships
     ACT = "act"                        # write as the office (convene, issue)
-    ACT_FOR_DEPARTMENT = "act_for_department"  # write for one department
     PUBLISH = "publish"                # office admins: publish minutes and official documents
 
 
@@ -59,11 +58,6 @@ def can(user: User, permission: Permission, unit: Unit, department: Optional[str
                 return True
         elif permission is Permission.ACT:
             if role.is_office and unit.is_within(m.unit):
-                return True
-        elif permission is Permission.ACT_FOR_DEPARTMENT:
-            if role.is_office and unit.is_within(m.unit):
-                return True
-            if role is Role.LIAISON and m.unit_id == unit.id and m.department_code == department:
                 return True
     return False
 

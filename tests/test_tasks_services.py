@@ -158,3 +158,40 @@ def test_overdue_is_computed_from_the_due_date(app, tree, people, run_in_app):
     run_in_app(lambda: svc.review_task(db.session.get(Task, task_id), "accept", "", by=_user(people, "office-410105001")))
     assert run_in_app(lambda: db.session.get(Task, task_id).is_overdue(today)) is False
     assert run_in_app(lambda: db.session.scalar(select(func.count(Task.id)).where(Task.overdue_clause(today)))) == 0
+
+
+def test_decision_closes_when_its_task_is_accepted_and_stops_coming_back(app, tree, people, run_in_app):
+    from datetime import datetime
+
+    from portal.models import AgendaItem, Decision, Meeting
+    from portal.services import meetings as meeting_svc
+
+    def held_meeting():
+        office = _user(people, "office-410105")
+        unit = _unit(tree, "410105")
+        meeting = meeting_svc.create_meeting(unit, {"title": "第一次会议", "starts_at": datetime(2026, 1, 10, 9, 0),
+                                                    "invited_departments": ["edu"]}, by=office)
+        for to in ("agenda_open", "agenda_locked", "held"):
+            meeting_svc.transition(meeting, to, by=office)
+        done = meeting_svc.add_decision(meeting, {"text": "建成社区学校", "lead_department": "edu"}, by=office)
+        still = meeting_svc.add_decision(meeting, {"text": "开展老年教育", "lead_department": "edu"}, by=office)
+        meeting_svc.save_minutes(meeting, "纪要", by=office, base_revision=0)
+        meeting_svc.publish_minutes(meeting, by=office)
+        task = svc.task_from_decision(done, by=office)
+        svc.task_from_decision(still, by=office)
+        return task.id, done.id, still.id
+    task_id, done_id, still_id = run_in_app(held_meeting)
+    run_in_app(lambda: svc.report_progress(db.session.get(Task, task_id), {"percent": 100}, by=_user(people, "edu-410105")))
+    run_in_app(lambda: svc.submit_task(db.session.get(Task, task_id), by=_user(people, "edu-410105")))
+    run_in_app(lambda: svc.review_task(db.session.get(Task, task_id), "accept", "", by=_user(people, "office-410105")))
+    assert run_in_app(lambda: (db.session.get(Decision, done_id).status, db.session.get(Decision, still_id).status)) \
+        == ("closed", "open")
+
+    def next_meeting():
+        meeting = meeting_svc.create_meeting(_unit(tree, "410105"), {
+            "title": "第二次会议", "starts_at": datetime(2026, 4, 10, 9, 0), "invited_departments": ["edu"]},
+            by=_user(people, "office-410105"))
+        return [i.source_decision_id for i in db.session.scalars(
+            select(AgendaItem).where(AgendaItem.meeting_id == meeting.id))]
+    assert run_in_app(next_meeting) == [still_id]
+    assert run_in_app(lambda: db.session.scalar(select(func.count(Meeting.id)))) == 2

@@ -541,17 +541,6 @@ def delete_decision(decision: Decision, *, by: User) -> None:
     db.session.flush()
 
 
-def set_decision_status(decision: Decision, status: str, *, by: User) -> Decision:
-    _require_convener(decision.meeting, by)
-    try:
-        decision.status = DecisionStatus(status).value
-    except ValueError:
-        raise ServiceError(_("Unknown decision state: %(state)s.", state=status), "status")
-    db.session.flush()
-    record("decision.status", decision, by=by, unit=decision.meeting.unit, status=decision.status)
-    return decision
-
-
 # --- who hears about it ------------------------------------------------------
 
 def invitee_user_ids(meeting: Meeting) -> list[int]:

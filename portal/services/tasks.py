@@ -380,6 +380,7 @@ def review_task(task: Task, decision: str, comment: Any, *, by: User, version: O
     task.status = T.ACCEPTED.value if decision == "accept" else T.RETURNED.value
     db.session.flush()
     record("task.accept" if decision == "accept" else "task.return", task, by=by, unit=task.unit, comment=comment)
+    _settle_decision(task)
     enqueue("jobs.tasks.notify_task_reviewed", review.id)
     _rollup_later(task)
     return review
@@ -474,6 +475,7 @@ def rollup(task_id: int) -> list[int]:
                 if accepted == count:
                     current.status = T.ACCEPTED.value
                     current.progress = Decimal("100")
+                    _settle_decision(current)
                 elif current.status == T.ASSIGNED.value and current.progress > 0:
                     current.status = T.IN_PROGRESS.value
             current.rolled_up_at = utcnow()
@@ -481,6 +483,21 @@ def rollup(task_id: int) -> list[int]:
         current = current.parent
     db.session.flush()
     return touched
+
+
+def _settle_decision(task: Task) -> None:
+    """A decision is done when every task issued from it is accepted: it then no
+    longer comes back for review at the next meeting."""
+    from portal.models import DecisionStatus
+
+    if task.parent_id is not None or task.decision_id is None or task.status != T.ACCEPTED.value:
+        return
+    decision = db.session.get(Decision, task.decision_id)
+    tasks = tasks_of_decision(decision)
+    if decision.status == DecisionStatus.OPEN.value and all(t.status == T.ACCEPTED.value for t in tasks):
+        decision.status = DecisionStatus.CLOSED.value
+        db.session.flush()
+        record("decision.status", decision, by=None, unit=task.unit, status=decision.status, task=task.id)
 
 
 # --- who hears about it ----------------------------------------------------------------------
