@@ -153,7 +153,21 @@ def detail(meeting_id: int):
         attendance={a.department_code: a for a in meeting.attendance},
         attendance_statuses=list(AttendanceStatus), departments=Department.all(),
         is_own_unit=meeting.unit_id == g.unit.id, form=ConfirmForm(),
+        decision_tasks=_decision_tasks(meeting),
     )
+
+
+def _decision_tasks(meeting: Meeting) -> dict[int, list]:
+    """The tasks issued from each decision of published minutes, in one query."""
+    from portal.models import Task
+
+    if meeting.status != MeetingStatus.MINUTES_PUBLISHED.value or not meeting.decisions:
+        return {}
+    tasks: dict[int, list] = {d.id: [] for d in meeting.decisions}
+    for task in db.session.scalars(select(Task).where(Task.decision_id.in_(list(tasks)), Task.parent_id.is_(None))
+                                   .order_by(Task.id)):
+        tasks[task.decision_id].append(task)
+    return tasks
 
 
 @bp.route("/<int:meeting_id>/transition", methods=["POST"])

@@ -25,18 +25,11 @@ def format_quantity(value: Any) -> str:
     return text
 
 
-def tasks_of_decisions(decisions) -> dict[int, list]:
-    """The tasks issued from each of a meeting's decisions (a meeting has a handful)."""
-    from portal.services.tasks import tasks_of_decision
-
-    return {d.id: tasks_of_decision(d) for d in decisions}
-
-
 @bp.app_context_processor
 def task_helpers() -> dict[str, Any]:
     from portal.formatting import format_percent
 
-    return {"tasks_of_decisions": tasks_of_decisions, "format_quantity": format_quantity,
+    return {"format_quantity": format_quantity,
             "format_percent": format_percent}
 
 

@@ -44,6 +44,7 @@ def load_unit():
     access.require(current_user, access.Permission.VIEW, unit)
     g.unit = unit
     g.policy = policy_for(unit.tier)
+    g.ancestors = unit.ancestors()  # every workspace page shows the breadcrumb
 
 
 def require_feature(name: str) -> None:

@@ -42,7 +42,7 @@ def home():
         elif membership.role_enum.is_office:
             office.append((membership, user))
     return render_template(
-        "workspace/home.html", unit=unit, ancestors=unit.ancestors(), children=children, q=q,
+        "workspace/home.html", unit=unit, children=children, q=q,
         departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
         task_counts=_task_counts(unit),
         can_manage=access.can(current_user, access.Permission.MANAGE_ACCOUNTS, unit),
