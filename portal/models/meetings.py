@@ -206,7 +206,7 @@ class AgendaItem(db.Model):
     proposed_by: Mapped[Optional[User]] = relationship()
     merged_into: Mapped[Optional["AgendaItem"]] = relationship(remote_side=[id], foreign_keys=[merged_into_id])
     materials: Mapped[list["Material"]] = relationship(back_populates="item", cascade="all, delete-orphan",
-                                                       order_by="Material.id")
+                                                       order_by="Material.id", lazy="selectin")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -293,7 +293,7 @@ class MinutesRevision(db.Model):
     published: Mapped[bool] = mapped_column(default=False)
 
     minutes: Mapped[Minutes] = relationship(back_populates="revisions")
-    author: Mapped[Optional[User]] = relationship()
+    author: Mapped[Optional[User]] = relationship(lazy="selectin")
 
 
 class DecisionStatus(str, enum.Enum):

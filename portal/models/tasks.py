@@ -134,10 +134,11 @@ class TaskReport(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     task: Mapped[Task] = relationship(back_populates="reports")
-    reported_by: Mapped[Optional[User]] = relationship()
+    # Loaded with the reports they belong to: a task page lists every report with its author and files.
+    reported_by: Mapped[Optional[User]] = relationship(lazy="selectin")
     department: Mapped[Optional[Department]] = relationship(lazy="joined")
     evidence: Mapped[list["TaskEvidence"]] = relationship(back_populates="report", cascade="all, delete-orphan",
-                                                          order_by="TaskEvidence.id")
+                                                          order_by="TaskEvidence.id", lazy="selectin")
 
 
 class TaskEvidence(db.Model):
@@ -169,7 +170,7 @@ class TaskReview(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     task: Mapped[Task] = relationship(back_populates="reviews")
-    reviewed_by: Mapped[Optional[User]] = relationship()
+    reviewed_by: Mapped[Optional[User]] = relationship(lazy="selectin")
 
 
 class SupervisionNotice(db.Model):
