@@ -9,7 +9,7 @@ from typing import Optional
 
 from flask import abort
 from flask_babel import lazy_pgettext
-from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text, and_, func, select
+from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text, and_, cast, false, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -102,6 +102,17 @@ class Task(db.Model):
     def overdue_clause(cls, today: date):
         """Overdue is computed from the due date, never stored."""
         return and_(cls.status.in_(OPEN_STATES), cls.due_date < today)
+
+    @classmethod
+    def department_clause(cls, codes: list[str]):
+        """Tasks whose lead or a co-operating department is one of ``codes``. The co-operating
+        departments are a JSON list, matched on its text (``"civil"`` with the quotes), which
+        works the same on SQLite and PostgreSQL."""
+        if not codes:
+            return false()
+        co_text = cast(cls.co_department_codes, String)
+        return or_(cls.lead_department_code.in_(codes),
+                   *[co_text.contains(f'"{code}"', autoescape=True) for code in codes])
 
     @classmethod
     def get_for_unit_or_404(cls, task_id: int, unit: Unit) -> "Task":

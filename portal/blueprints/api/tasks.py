@@ -74,8 +74,7 @@ def list_tasks(code: str):
         stmt = stmt.where(Task.status == status)
     if args.get("department"):
         dept = args["department"]
-        stmt = stmt.where((Task.lead_department_code == dept) |
-                          Task.co_department_codes.cast(db.String).contains(f'"{dept}"'))
+        stmt = stmt.where(Task.department_clause([dept]))
     today = local_today()
     if args.get("overdue") in ("1", "true"):
         stmt = stmt.where(Task.overdue_clause(today))

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import String, cast, false, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import access
@@ -51,17 +51,6 @@ def _task_or_404(task_id: int) -> Task:
 
 def _version() -> int | None:
     return request.form.get("version", type=int)
-
-
-def _departments_clause(codes: list[str]):
-    """Tasks whose lead or a co-operating department is one of ``codes``. The co-operating
-    departments are a JSON list: matched on its text (``"civil"`` with the quotes), which
-    works the same on SQLite and PostgreSQL."""
-    if not codes:
-        return false()
-    co_text = cast(Task.co_department_codes, String)
-    return or_(Task.lead_department_code.in_(codes),
-               *[co_text.contains(f'"{code}"', autoescape=True) for code in codes])
 
 
 def _definition(form) -> dict:
@@ -111,13 +100,13 @@ def _list_query():
     if scope == "subtree":
         stmt = stmt.where(Unit.subtree_clause(g.unit), access.visible_units_clause(current_user))
     elif scope == "mine":
-        stmt = stmt.where(Task.unit_id == g.unit.id, _departments_clause(own_departments))
+        stmt = stmt.where(Task.unit_id == g.unit.id, Task.department_clause(own_departments))
     else:
         stmt = stmt.where(Task.unit_id == g.unit.id)
     if status:
         stmt = stmt.where(Task.status == status)
     if department:
-        stmt = stmt.where(_departments_clause([department]))
+        stmt = stmt.where(Task.department_clause([department]))
     if due_within is not None:
         stmt = stmt.where(Task.status.in_(OPEN_STATES), Task.due_date >= today,
                           Task.due_date <= today + timedelta(days=due_within))
