@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Any, Optional
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, render_template, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -67,7 +67,6 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
 
 def _configure_login(app: Flask) -> None:
     from portal.models import User
-    from portal.models._helpers import utcnow  # noqa: F401
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None

@@ -93,7 +93,6 @@ def test_whole_cycle_through_the_pages(office, new_browser, people, run_in_app, 
         agenda = shared[shared.index('id="agenda-items"'):shared.index("</ol>", shared.index('id="agenda-items"'))]
         assert agenda.index("社区老年教育场地") < agenda.index("推进社区学校标准化建设"), name
         assert "社区学校建设方案.pdf" in agenda
-    material_id = run_in_app(lambda: db.session.scalar(select(func.max(AgendaItem.id))))  # noqa: F841
     # Sign-in on the day.
     for dept, status, extra in (("edu", "present", {"attendee_name": "张三"}),
                                 ("civil", "delegate", {"delegate_name": "李四"}),

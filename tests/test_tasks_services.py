@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import CascadeRun, Task, Unit, User
+from portal.models import Task, Unit, User
 from portal.services import Conflict, PermissionDenied, ServiceError
 from portal.services import tasks as svc
 

@@ -11,7 +11,7 @@ from portal.blueprints.accounts import bp
 from portal.blueprints.accounts.forms import MembershipForm, PasswordResetForm, UserCreateForm
 from portal.blueprints.auth.forms import ConfirmForm
 from portal.extensions import db
-from portal.models import AuditLog, Membership, Unit, User
+from portal.models import AuditLog, Unit, User
 from portal.pagination import paginate
 from portal.services import ServiceError
 from portal.services.accounts import (create_user, grant_membership, reset_password, revoke_membership,

@@ -1,7 +1,7 @@
 """Tasks over the API: the same services and access rules as the pages."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import g, jsonify, request
 from flask_babel import gettext as _

@@ -1,7 +1,7 @@
 """GET /healthz: the database and the job backend, and their state."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from portal.extensions import db

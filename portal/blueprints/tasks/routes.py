@@ -9,7 +9,7 @@ conflict message when someone else changed the task first (409).
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _

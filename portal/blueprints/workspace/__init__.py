@@ -7,7 +7,7 @@ gets it back automatically, so nested feature blueprints never see the code.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, g
 from flask_login import current_user
 
 from portal import access
