@@ -122,13 +122,17 @@ def _register_errors(app: Flask) -> None:
         def handle(error):
             if code == 500:
                 db.session.rollback()
+            message = messages[code]()
+            # abort(403, reason) carries a translated reason of our own: show it instead.
+            description = getattr(error, "description", None)
+            if code in (403, 409) and description and description != type(error).description:
+                message = description
             if _wants_json():
-                return api_error(code, messages[code]())
+                return api_error(code, message)
             if code == 429 and request.endpoint == "auth.login":
                 from portal.blueprints.auth.forms import LoginForm
-                return render_template("auth/login.html", form=LoginForm(),
-                                       limit_message=messages[429]()), 429
-            return render_template("errors/error.html", code=code, message=messages[code]()), code
+                return render_template("auth/login.html", form=LoginForm(), limit_message=message), 429
+            return render_template("errors/error.html", code=code, message=message), code
         return handle
 
     for code in messages:

@@ -195,3 +195,18 @@ def test_decision_closes_when_its_task_is_accepted_and_stops_coming_back(app, tr
             select(AgendaItem).where(AgendaItem.meeting_id == meeting.id))]
     assert run_in_app(next_meeting) == [still_id]
     assert run_in_app(lambda: db.session.scalar(select(func.count(Meeting.id)))) == 2
+
+
+def test_a_refusal_on_a_page_says_why(new_browser, tree, people, run_in_app):
+    task_id = run_in_app(lambda: _task(tree, people, code="410105001").id)
+    b = new_browser()
+    b.login("office-410105001")
+    b.get("/notifications/?lang=en")
+    url = f"/street/410105001/tasks/{task_id}/"
+    b.post_form(url + "report", {"percent": 100}, page=url)
+    b.post_form(url + "submit", {"version": run_in_app(lambda: db.session.get(Task, task_id).version)}, page=url)
+    refused = b.post_form(url + "review", {"decision": "accept", "comment": "",
+                                          "version": run_in_app(lambda: db.session.get(Task, task_id).version)},
+                          page=url)
+    assert refused.status_code == 403
+    assert "You reported this task" in refused.get_data(as_text=True)
