@@ -40,6 +40,7 @@ from portal.extensions import db
 from portal.models import OPEN_STATES, Department, Task, TaskReport, TaskStatus, Unit, User
 from portal.services import ServiceError
 from portal.services import tasks as task_services
+from portal.services import validation
 
 #: The sheet of the import template, and the sheet an upload is read from.
 TEMPLATE_SHEET = "进度报送"
@@ -424,11 +425,11 @@ def apply_progress_sheet(unit: Unit, rows: list[ProgressRow], *, by: User) -> Im
                                          value=str(row.task_id)[:30])))
         values: dict[str, Any] = {}
         checks = (
-            ("percent", lambda: task_services.parse_number(row.percent, "percent", required=True,
+            ("percent", lambda: validation.parse_number(row.percent, "percent", required=True,
                                                            minimum=Decimal("0"), maximum=Decimal("100"))),
-            ("actual_value", lambda: task_services.parse_number(row.actual_value, "actual_value",
+            ("actual_value", lambda: validation.parse_number(row.actual_value, "actual_value",
                                                                 minimum=Decimal("0"))),
-            ("narrative", lambda: task_services._text(_narrative(row.narrative), "narrative", 5000)),
+            ("narrative", lambda: validation.text(_narrative(row.narrative), "narrative", 5000)),
         )
         for key, check in checks:
             try:

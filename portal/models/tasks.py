@@ -43,6 +43,8 @@ TASK_STATUS_LABELS = {
 #: States in which a task still has work to do (and can be overdue).
 OPEN_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.SUBMITTED.value,
                TaskStatus.RETURNED.value)
+#: States in which progress can be reported (not while waiting for review).
+REPORTABLE_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.RETURNED.value)
 
 
 class Task(db.Model):

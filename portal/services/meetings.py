@@ -3,8 +3,8 @@ minutes with revisions, decisions. Every write flushes and audits; the caller
 commits; notifications go out through jobs after the commit."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Iterable, Optional
+from datetime import datetime
+from typing import Any, Optional
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from portal.models import (AgendaItem, Attendance, AttendanceStatus, Decision, D
 from portal.models._helpers import utcnow
 from portal.queue import enqueue
 from portal.services import Conflict, PermissionDenied, ServiceError
+from portal.services import validation
 from portal.services.audit import record
 
 S = MeetingStatus
@@ -31,7 +32,7 @@ TRANSITIONS: dict[MeetingStatus, set[MeetingStatus]] = {
     S.CANCELLED: set(),
 }
 
-MAX_TITLE = 200
+MAX_TITLE = validation.MAX_TITLE
 MAX_TEXT = 20_000
 MAX_MINUTES = 200_000
 
@@ -43,66 +44,17 @@ def _require_convener(meeting_or_unit, by: User) -> None:
         raise PermissionDenied(_("Only the convening office may do this."))
 
 
-def _clean_title(title: Any, field: str = "title") -> str:
-    title = (title or "").strip() if isinstance(title, str) or title is None else None
-    if title is None or not title:
-        raise ServiceError(_("A title is required."), field)
-    if len(title) > MAX_TITLE:
-        raise ServiceError(_("The title is longer than %(n)d characters.", n=MAX_TITLE), field)
-    return title
+def _clean_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
+    return validation.text(value, field, limit)
 
 
-def _clean_text(text: Any, field: str, limit: int = MAX_TEXT) -> str:
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        raise ServiceError(_("%(field)s must be text.", field=field), field)
-    if len(text) > limit:
-        raise ServiceError(_("The text is longer than %(n)d characters.", n=limit), field)
-    return text.strip()
-
-
-def _departments(codes: Iterable[str] | None, field: str) -> list[str]:
-    known = {d.code for d in Department.all()}
+def _departments(codes: Any, field: str) -> list[str]:
+    """Invited departments: every member department unless some are chosen."""
     if codes is None:
         return [d.code for d in Department.all()]
-    if isinstance(codes, str) or not all(isinstance(c, str) for c in codes):
+    if isinstance(codes, str):
         raise ServiceError(_("%(field)s must be a list of department codes.", field=field), field)
-    codes = list(dict.fromkeys(codes))
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise ServiceError(_("Unknown department: %(code)s.", code=", ".join(unknown)), field)
-    return codes
-
-
-def parse_datetime(value: Any, field: str, *, required: bool = True) -> Optional[datetime]:
-    if value in (None, ""):
-        if required:
-            raise ServiceError(_("%(field)s is required (YYYY-MM-DD HH:MM).", field=field), field)
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None, second=0, microsecond=0)
-    text = str(value).strip()
-    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-    try:  # ISO 8601 with an offset: taken as the wall-clock time it names
-        return datetime.fromisoformat(text).replace(tzinfo=None, second=0, microsecond=0)
-    except ValueError:
-        raise ServiceError(_("%(field)s is not a date and time of the form YYYY-MM-DD HH:MM.", field=field), field)
-
-
-def parse_date(value: Any, field: str) -> Optional[date]:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ServiceError(_("%(field)s is not a date of the form YYYY-MM-DD.", field=field), field)
+    return validation.departments(codes, field)
 
 
 def _require_status(meeting: Meeting, *allowed: MeetingStatus, message: str) -> None:
@@ -116,12 +68,12 @@ def create_meeting(unit: Unit, data: dict[str, Any], *, by: User) -> Meeting:
     """Schedule a meeting of ``unit``; open decisions of the previous meeting
     of the series come onto the agenda as review items."""
     _require_convener(unit, by)
-    title = _clean_title(data.get("title"))
-    starts_at = parse_datetime(data.get("starts_at"), "starts_at")
-    ends_at = parse_datetime(data.get("ends_at"), "ends_at", required=False)
+    title = validation.title(data.get("title"))
+    starts_at = validation.parse_datetime(data.get("starts_at"), "starts_at")
+    ends_at = validation.parse_datetime(data.get("ends_at"), "ends_at", required=False)
     if ends_at is not None and ends_at <= starts_at:
         raise ServiceError(_("The meeting must end after it starts."), "ends_at")
-    closes = parse_datetime(data.get("agenda_closes_at"), "agenda_closes_at", required=False)
+    closes = validation.parse_datetime(data.get("agenda_closes_at"), "agenda_closes_at", required=False)
     if closes is not None and closes > starts_at:
         raise ServiceError(_("The agenda must close before the meeting starts."), "agenda_closes_at")
     departments = _departments(data.get("invited_departments"), "invited_departments")
@@ -210,12 +162,12 @@ def update_meeting(meeting: Meeting, data: dict[str, Any], *, by: User) -> Meeti
     changes = {}
     for key in ("title", "location", "notice_number"):
         if key in data:
-            value = _clean_title(data[key]) if key == "title" else _clean_text(data[key], key, 200)
+            value = validation.title(data[key]) if key == "title" else _clean_text(data[key], key, 200)
             if getattr(meeting, key) != value:
                 changes[key] = value
     for key in ("starts_at", "ends_at", "agenda_closes_at"):
         if key in data:
-            value = parse_datetime(data[key], key, required=key == "starts_at")
+            value = validation.parse_datetime(data[key], key, required=key == "starts_at")
             if getattr(meeting, key) != value:
                 changes[key] = value
     for key, value in changes.items():
@@ -283,7 +235,7 @@ def propose_item(meeting: Meeting, *, title: Any, description: Any, by: User,
     if not access.can_propose(by, meeting):
         raise PermissionDenied(_("Your department is not invited to this meeting, so it cannot propose items."))
     _require_status(meeting, S.AGENDA_OPEN, message=_("The agenda is not open for proposals."))
-    title = _clean_title(title)
+    title = validation.title(title)
     description = _clean_text(description, "description")
     is_office = access.can_convene(by, meeting)
     own = [c for c in access.liaison_departments(by, meeting.unit) if c in meeting.invited_department_codes]
@@ -513,8 +465,8 @@ def add_decision(meeting: Meeting, data: dict[str, Any], *, by: User) -> Decisio
     lead = data.get("lead_department")
     if not lead:
         raise ServiceError(_("Choose the lead department."), "lead_department")
-    _departments([lead], "lead_department")
-    co = [c for c in _departments(data.get("co_departments") or [], "co_departments") if c != lead]
+    validation.department(lead, "lead_department")
+    co = [c for c in validation.departments(data.get("co_departments") or [], "co_departments") if c != lead]
     item = None
     if data.get("item_id"):
         item = next((i for i in meeting.items if i.id == int(data["item_id"])), None)
@@ -522,7 +474,7 @@ def add_decision(meeting: Meeting, data: dict[str, Any], *, by: User) -> Decisio
             raise ServiceError(_("That agenda item is not part of this meeting."), "item_id")
     decision = Decision(meeting_id=meeting.id, item_id=item.id if item else None, text=text,
                         lead_department_code=lead, co_department_codes=co,
-                        due_date=parse_date(data.get("due_date"), "due_date"),
+                        due_date=validation.parse_date(data.get("due_date"), "due_date"),
                         position=max((d.position for d in meeting.decisions), default=0) + 1, created_by_id=by.id)
     db.session.add(decision)
     db.session.flush()

@@ -5,7 +5,7 @@ caller commits; fan-out and roll-up run as jobs after the commit."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from flask_babel import gettext as _
@@ -13,15 +13,17 @@ from sqlalchemy import case, func, insert, select, update
 
 from portal import access
 from portal.extensions import db
-from portal.models import (CascadeRun, Decision, Department, MeetingStatus, Membership, Role, SupervisionNotice,
+from portal.models import (CascadeRun, Decision, MeetingStatus, Membership, Role, SupervisionNotice,
                            Task, TaskEvidence, TaskReport, TaskReview, TaskStatus, Unit, User)
 from portal.models._helpers import utcnow
+from portal.models.tasks import OPEN_STATES
 from portal.queue import enqueue
 from portal.services import Conflict, PermissionDenied, ServiceError
+from portal.services import validation
 from portal.services.audit import record
 
 T = TaskStatus
-MAX_TITLE = 200
+MAX_TITLE = validation.MAX_TITLE
 MAX_TEXT = 10_000
 #: Fields that belong to the task's definition: set by the issuing unit, the same on every instance.
 DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", "target_value", "weight")
@@ -29,74 +31,8 @@ DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", 
 
 # --- validation ------------------------------------------------------------------
 
-def _title(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ServiceError(_("A title is required."), "title")
-    if len(value.strip()) > MAX_TITLE:
-        raise ServiceError(_("The title is longer than %(n)d characters.", n=MAX_TITLE), "title")
-    return value.strip()
-
-
 def _text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ServiceError(_("%(field)s must be text.", field=field), field)
-    if len(value) > limit:
-        raise ServiceError(_("%(field)s is longer than %(n)d characters.", field=field, n=limit), field)
-    return value.strip()
-
-
-def _department(code: Any, field: str) -> str:
-    if not isinstance(code, str) or db.session.get(Department, code) is None:
-        raise ServiceError(_("%(field)s: unknown department %(code)s.", field=field, code=code), field)
-    return code
-
-
-def _departments(codes: Any, field: str) -> list[str]:
-    if codes is None:
-        return []
-    if isinstance(codes, str):
-        codes = [c for c in codes.replace("，", ",").split(",") if c.strip()]
-    if not isinstance(codes, (list, tuple)):
-        raise ServiceError(_("%(field)s must be a list of department codes.", field=field), field)
-    return list(dict.fromkeys(_department(c.strip() if isinstance(c, str) else c, field) for c in codes))
-
-
-def parse_date(value: Any, field: str, *, required: bool = True) -> Optional[date]:
-    if value in (None, ""):
-        if required:
-            raise ServiceError(_("%(field)s is required, as YYYY-MM-DD.", field=field), field)
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ServiceError(_("%(field)s is not a date of the form YYYY-MM-DD: %(value)s", field=field,
-                             value=str(value)[:30]), field)
-
-
-def parse_number(value: Any, field: str, *, required: bool = False, minimum: Optional[Decimal] = None,
-                 maximum: Optional[Decimal] = None) -> Optional[Decimal]:
-    if value in (None, ""):
-        if required:
-            raise ServiceError(_("%(field)s is required.", field=field), field)
-        return None
-    if isinstance(value, bool):
-        raise ServiceError(_("%(field)s must be a number.", field=field), field)
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ServiceError(_("%(field)s must be a number: %(value)s", field=field, value=str(value)[:30]), field)
-    if not number.is_finite():
-        raise ServiceError(_("%(field)s must be a number.", field=field), field)
-    if minimum is not None and number < minimum or maximum is not None and number > maximum:
-        if maximum is None:
-            raise ServiceError(_("%(field)s must be at least %(min)s.", field=field, min=minimum), field)
-        raise ServiceError(_("%(field)s must be between %(min)s and %(max)s.", field=field, min=minimum,
-                             max=maximum), field)
-    return number.quantize(Decimal("0.01"))
+    return validation.text(value, field, limit)
 
 
 def _definition(data: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +42,10 @@ def _definition(data: dict[str, Any]) -> dict[str, Any]:
     elif not isinstance(target, dict):
         raise ServiceError(_("target must be an object with name, unit and value, or null."), "target")
     fields = {
-        "title": _title(data.get("title")),
+        "title": validation.title(data.get("title")),
         "description": _text(data.get("description"), "description"),
-        "due_date": parse_date(data.get("due_date"), "due_date"),
-        "weight": parse_number(data.get("weight", 1) if data.get("weight") not in (None, "") else 1, "weight",
+        "due_date": validation.parse_date(data.get("due_date"), "due_date", required=True),
+        "weight": validation.parse_number(data.get("weight") if data.get("weight") not in (None, "") else 1, "weight",
                                minimum=Decimal("0.01"), maximum=Decimal("100")),
         "target_name": None, "target_unit": None, "target_value": None,
     }
@@ -118,7 +54,7 @@ def _definition(data: dict[str, Any]) -> dict[str, Any]:
         if not fields["target_name"]:
             raise ServiceError(_("target.name: name the quantity, e.g. 培训人次."), "target.name")
         fields["target_unit"] = _text(target.get("unit"), "target.unit", 32) or None
-        fields["target_value"] = parse_number(target.get("value"), "target.value", required=True,
+        fields["target_value"] = validation.parse_number(target.get("value"), "target.value", required=True,
                                               minimum=Decimal("0.01"))
     return fields
 
@@ -129,8 +65,8 @@ def create_task(unit: Unit, data: dict[str, Any], *, by: User, decision: Optiona
     if not access.can(by, access.Permission.ACT, unit):
         raise PermissionDenied(_("Only the office of %(unit)s may issue its tasks.", unit=unit.name))
     fields = _definition(data)
-    lead = _department(data.get("lead_department"), "lead_department")
-    co = [c for c in _departments(data.get("co_departments"), "co_departments") if c != lead]
+    lead = validation.department(data.get("lead_department"), "lead_department")
+    co = [c for c in validation.departments(data.get("co_departments"), "co_departments") if c != lead]
     task = Task(unit_id=unit.id, decision_id=decision.id if decision else None, lead_department_code=lead,
                 co_department_codes=co, status=T.ASSIGNED.value, created_by_id=by.id, **fields)
     task.unit = unit
@@ -178,9 +114,9 @@ def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Ta
     fields = _definition(data)
     changes = {k: v for k, v in fields.items() if getattr(task, k) != v}
     if "lead_department" in data or "co_departments" in data:
-        lead = _department(data.get("lead_department", task.lead_department_code), "lead_department")
-        co = [c for c in _departments(data.get("co_departments", task.co_department_codes), "co_departments")
-              if c != lead]
+        lead = validation.department(data.get("lead_department", task.lead_department_code), "lead_department")
+        co = [c for c in validation.departments(data.get("co_departments", task.co_department_codes),
+                                                "co_departments") if c != lead]
         if lead != task.lead_department_code:
             changes["lead_department_code"] = lead
         if co != list(task.co_department_codes or []):
@@ -203,8 +139,8 @@ def reassign_departments(task: Task, lead: Any, co: Any, *, by: User, version: i
     if not access.can_issue(by, task):
         raise PermissionDenied(_("Only the office of %(unit)s may reassign its instance.", unit=task.unit.name))
     _check_version(task, version)
-    lead = _department(lead, "lead_department")
-    co = [c for c in _departments(co, "co_departments") if c != lead]
+    lead = validation.department(lead, "lead_department")
+    co = [c for c in validation.departments(co, "co_departments") if c != lead]
     old = (task.lead_department_code, list(task.co_department_codes or []))
     task.lead_department_code, task.co_department_codes = lead, co
     db.session.flush()
@@ -312,9 +248,9 @@ def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterab
         raise ServiceError(_("The task is waiting for review; reports resume if it is returned."))
     if _has_children(task):
         raise ServiceError(_("This task is passed down: its progress comes from the units below."))
-    percent = parse_number(data.get("percent"), "percent", required=True, minimum=Decimal("0"),
+    percent = validation.parse_number(data.get("percent"), "percent", required=True, minimum=Decimal("0"),
                            maximum=Decimal("100"))
-    actual = parse_number(data.get("actual_value"), "actual_value", minimum=Decimal("0"))
+    actual = validation.parse_number(data.get("actual_value"), "actual_value", minimum=Decimal("0"))
     narrative = _text(data.get("narrative"), "narrative", 5000)
     departments = [c for c in access.liaison_departments(by, task.unit) if c in task.departments]
     report = TaskReport(task_id=task.id, department_code=departments[0] if departments else None, percent=percent,
@@ -498,6 +434,36 @@ def _settle_decision(task: Task) -> None:
         decision.status = DecisionStatus.CLOSED.value
         db.session.flush()
         record("decision.status", decision, by=None, unit=task.unit, status=decision.status, task=task.id)
+
+
+# --- reading: the supervision lists ------------------------------------------------------------
+
+SCOPES = ("unit", "subtree", "mine")
+
+
+def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", status: str = "", department: str = "",
+              due_within: Optional[int] = None, overdue: bool = False, q: str = ""):
+    """The statement behind every task list (pages, Excel, API): the unit's tasks, its subtree's
+    (only the units the user may see), or those of the user's own departments, filtered."""
+    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
+    if scope == "subtree":
+        stmt = stmt.where(Unit.subtree_clause(unit), access.visible_units_clause(user))
+    elif scope == "mine":
+        stmt = stmt.where(Task.unit_id == unit.id, Task.department_clause(access.liaison_departments(user, unit)))
+    else:
+        stmt = stmt.where(Task.unit_id == unit.id)
+    if status:
+        stmt = stmt.where(Task.status == status)
+    if department:
+        stmt = stmt.where(Task.department_clause([department]))
+    if due_within is not None:
+        stmt = stmt.where(Task.status.in_(OPEN_STATES), Task.due_date >= today,
+                          Task.due_date <= today + timedelta(days=due_within))
+    if overdue:
+        stmt = stmt.where(Task.overdue_clause(today))
+    if q:
+        stmt = stmt.where(Task.title.contains(q, autoescape=True))
+    return stmt.order_by(Task.due_date, Unit.code, Task.id)
 
 
 # --- who hears about it ----------------------------------------------------------------------

@@ -43,6 +43,16 @@ def refused(exc):
     return api_error(exc.status, exc.message, exc.field)
 
 
+def _register_refusals() -> None:
+    # Every endpoint lets a service's refusal through; it is answered here, once.
+    from portal.services import ServiceError
+
+    bp.register_error_handler(ServiceError, refused)
+
+
+_register_refusals()
+
+
 #: Endpoints reachable without a token.
 PUBLIC_ENDPOINTS = {"api.create_token"}
 

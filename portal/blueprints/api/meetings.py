@@ -4,10 +4,9 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from portal import access
-from portal.blueprints.api import bp, json_body, refused
+from portal.blueprints.api import bp, json_body
 from portal.extensions import db
 from portal.models import Meeting
-from portal.services import ServiceError
 from portal.services import meetings as svc
 
 
@@ -36,10 +35,7 @@ def meeting_json(meeting: Meeting) -> dict:
 @bp.route("/units/<code>/meetings", methods=["POST"])
 def create_meeting(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    try:
-        meeting = svc.create_meeting(unit, json_body(), by=g.api_user)
-    except ServiceError as exc:
-        return refused(exc)
+    meeting = svc.create_meeting(unit, json_body(), by=g.api_user)
     db.session.commit()
     return jsonify(meeting_json(meeting)), 201
 
@@ -52,12 +48,9 @@ def get_meeting(meeting_id: int):
 @bp.route("/meetings/<int:meeting_id>/agenda-items", methods=["POST"])
 def propose_item(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
-    try:
-        data = json_body()
-        item = svc.propose_item(meeting, title=data.get("title"), description=data.get("description"),
-                                department=data.get("department"), by=g.api_user)
-    except ServiceError as exc:
-        return refused(exc)
+    data = json_body()
+    item = svc.propose_item(meeting, title=data.get("title"), description=data.get("description"),
+                            department=data.get("department"), by=g.api_user)
     db.session.commit()
     return jsonify({"id": item.id, "title": item.title, "department": item.department_code,
                     "status": item.status, "position": item.position}), 201
@@ -66,10 +59,7 @@ def propose_item(meeting_id: int):
 @bp.route("/meetings/<int:meeting_id>/transitions", methods=["POST"])
 def transition(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
-    try:
-        data = json_body()
-        svc.transition(meeting, str(data.get("to", "")), by=g.api_user, reason=data.get("reason") or "")
-    except ServiceError as exc:
-        return refused(exc)
+    data = json_body()
+    svc.transition(meeting, str(data.get("to", "")), by=g.api_user, reason=data.get("reason") or "")
     db.session.commit()
     return jsonify(meeting_json(meeting))

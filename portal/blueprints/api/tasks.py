@@ -1,18 +1,16 @@
 """Tasks over the API: the same services and access rules as the pages."""
 from __future__ import annotations
 
-from datetime import timedelta
 
-from flask import g, jsonify, request
+from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal import access
 from portal.clock import local_today
-from portal.blueprints.api import api_error, bp, json_body, refused
+from portal.blueprints.api import api_error, bp, json_body
 from portal.extensions import db
-from portal.models import Task, TaskStatus, Unit
-from portal.services import ServiceError
+from portal.models import CascadeRun, Task, TaskStatus, Unit
 from portal.services import tasks as svc
 
 
@@ -50,10 +48,7 @@ def task_json(task: Task, *, full: bool = True) -> dict:
 @bp.route("/units/<code>/tasks", methods=["POST"])
 def create_task(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    try:
-        task = svc.create_task(unit, json_body(), by=g.api_user)
-    except ServiceError as exc:
-        return refused(exc)
+    task = svc.create_task(unit, json_body(), by=g.api_user)
     db.session.commit()
     return jsonify(task_json(task)), 201
 
@@ -62,32 +57,22 @@ def create_task(code: str):
 def list_tasks(code: str):
     unit = access.unit_or_404(g.api_user, code)
     args = request.args
-    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
-    if args.get("scope") == "subtree":
-        stmt = stmt.where(Unit.subtree_clause(unit))
-    else:
-        stmt = stmt.where(Task.unit_id == unit.id)
-    status = args.get("status")
-    if status:
-        if status not in {s.value for s in TaskStatus}:
-            return api_error(400, _("status: unknown state %(state)s.", state=status), "status")
-        stmt = stmt.where(Task.status == status)
-    if args.get("department"):
-        dept = args["department"]
-        stmt = stmt.where(Task.department_clause([dept]))
-    today = local_today()
-    if args.get("overdue") in ("1", "true"):
-        stmt = stmt.where(Task.overdue_clause(today))
+    status = args.get("status") or ""
+    if status and status not in {s.value for s in TaskStatus}:
+        return api_error(400, _("status: unknown state %(state)s.", state=status), "status")
+    due_within = None
     if args.get("due_within"):
         try:
-            days = int(args["due_within"])
+            due_within = int(args["due_within"])
         except ValueError:
             return api_error(400, _("due_within must be a whole number of days."), "due_within")
-        stmt = stmt.where(Task.status.in_(("assigned", "in_progress", "submitted", "returned")),
-                          Task.due_date >= today, Task.due_date <= today + timedelta(days=days))
+    stmt = svc.task_list(unit, g.api_user, today=local_today(),
+                         scope=args.get("scope") if args.get("scope") in svc.SCOPES else "unit", status=status,
+                         department=args.get("department") or "", due_within=due_within,
+                         overdue=args.get("overdue") in ("1", "true"), q=(args.get("q") or "").strip()[:100])
     page = max(args.get("page", 1, type=int) or 1, 1)
     per_page = min(max(args.get("per_page", 50, type=int) or 50, 1), 200)
-    pagination = db.paginate(stmt.order_by(Task.due_date, Task.id), page=page, per_page=per_page, error_out=False)
+    pagination = db.paginate(stmt, page=page, per_page=per_page, error_out=False)
     return jsonify({"items": [task_json(t, full=False) for t in pagination.items], "page": page,
                     "per_page": per_page, "total": pagination.total})
 
@@ -100,34 +85,29 @@ def get_task(task_id: int):
 @bp.route("/tasks/<int:task_id>/cascade", methods=["POST"])
 def cascade(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    try:
-        run = svc.cascade_task(task, json_body().get("to"), by=g.api_user)
-    except ServiceError as exc:
-        return refused(exc)
+    run = svc.cascade_task(task, json_body().get("to"), by=g.api_user)
     db.session.commit()
     db.session.refresh(run)
-    return jsonify({"run_id": run.id, "state": run.state, "total": run.total, "done": run.done}), 202
+    return jsonify(run_json(run)), 202
 
 
 @bp.route("/tasks/<int:task_id>/cascade/<int:run_id>")
 def cascade_state(task_id: int, run_id: int):
-    from portal.models import CascadeRun
-
     task = access.task_or_404(g.api_user, task_id)
     run = db.session.scalar(select(CascadeRun).where(CascadeRun.id == run_id, CascadeRun.task_id == task.id))
     if run is None:
-        return api_error(404, _("There is nothing here, or it is not yours to see."))
-    return jsonify({"run_id": run.id, "state": run.state, "total": run.total, "done": run.done,
-                    "error": run.error})
+        abort(404)
+    return jsonify(run_json(run))
+
+
+def run_json(run: CascadeRun) -> dict:
+    return {"run_id": run.id, "state": run.state, "total": run.total, "done": run.done, "error": run.error}
 
 
 @bp.route("/tasks/<int:task_id>/reports", methods=["POST"])
 def report(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    try:
-        row = svc.report_progress(task, json_body(), by=g.api_user)
-    except ServiceError as exc:
-        return refused(exc)
+    row = svc.report_progress(task, json_body(), by=g.api_user)
     db.session.commit()
     return jsonify({"id": row.id, "percent": _num(row.percent), "actual_value": _num(row.actual_value),
                     "narrative": row.narrative, "task": task_json(task, full=False)}), 201
@@ -136,11 +116,8 @@ def report(task_id: int):
 @bp.route("/tasks/<int:task_id>/submit", methods=["POST"])
 def submit(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    try:
-        data = request.get_json(silent=True) or {}
-        svc.submit_task(task, by=g.api_user, version=data.get("version") if isinstance(data, dict) else None)
-    except ServiceError as exc:
-        return refused(exc)
+    data = request.get_json(silent=True) or {}
+    svc.submit_task(task, by=g.api_user, version=data.get("version") if isinstance(data, dict) else None)
     db.session.commit()
     return jsonify(task_json(task, full=False))
 
@@ -148,11 +125,8 @@ def submit(task_id: int):
 @bp.route("/tasks/<int:task_id>/review", methods=["POST"])
 def review(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    try:
-        data = json_body()
-        svc.review_task(task, str(data.get("decision", "")), data.get("comment"), by=g.api_user,
-                        version=data.get("version"))
-    except ServiceError as exc:
-        return refused(exc)
+    data = json_body()
+    svc.review_task(task, str(data.get("decision", "")), data.get("comment"), by=g.api_user,
+                    version=data.get("version"))
     db.session.commit()
     return jsonify(task_json(task, full=False))

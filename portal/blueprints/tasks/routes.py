@@ -9,7 +9,6 @@ conflict message when someone else changed the task first (409).
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,15 +24,12 @@ from portal.blueprints.tasks import bp
 from portal.extensions import db
 from portal.models import (CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
                            TaskReport, TaskReview, TaskStatus, Unit)
-from portal.models.tasks import OPEN_STATES
+from portal.models.tasks import OPEN_STATES, REPORTABLE_STATES
 from portal.pagination import paginate
 from portal.services import PermissionDenied, ServiceError
 from portal.services import tasks as svc
 from portal.tiers import policy_for
 
-CLOSED_STATES = (TaskStatus.ACCEPTED.value, TaskStatus.CANCELLED.value)
-REPORTABLE_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.RETURNED.value)
-SCOPES = ("unit", "subtree", "mine")
 CHILDREN_SHOWN = 100
 MAX_DUE_WITHIN_DAYS = 3660
 
@@ -85,7 +81,7 @@ def _form_values(form) -> dict:
 def _list_query():
     """The supervision list's statement and filters, shared by the page and the Excel export."""
     args = request.args
-    scope = args.get("scope") if args.get("scope") in SCOPES else "unit"
+    scope = args.get("scope") if args.get("scope") in svc.SCOPES else "unit"
     status = args.get("status") if args.get("status") in {s.value for s in TaskStatus} else ""
     department = (args.get("department") or "")[:32]
     due_within = args.get("due_within", type=int)
@@ -96,25 +92,9 @@ def _list_query():
     today = local_today()
     own_departments = access.liaison_departments(current_user, g.unit)
 
-    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
-    if scope == "subtree":
-        stmt = stmt.where(Unit.subtree_clause(g.unit), access.visible_units_clause(current_user))
-    elif scope == "mine":
-        stmt = stmt.where(Task.unit_id == g.unit.id, Task.department_clause(own_departments))
-    else:
-        stmt = stmt.where(Task.unit_id == g.unit.id)
-    if status:
-        stmt = stmt.where(Task.status == status)
-    if department:
-        stmt = stmt.where(Task.department_clause([department]))
-    if due_within is not None:
-        stmt = stmt.where(Task.status.in_(OPEN_STATES), Task.due_date >= today,
-                          Task.due_date <= today + timedelta(days=due_within))
-    if overdue:
-        stmt = stmt.where(Task.overdue_clause(today))
-    if q:
-        stmt = stmt.where(Task.title.contains(q, autoescape=True))
-    return stmt.order_by(Task.due_date, Unit.code, Task.id), dict(
+    stmt = svc.task_list(g.unit, current_user, today=today, scope=scope, status=status, department=department,
+                         due_within=due_within, overdue=overdue, q=q)
+    return stmt, dict(
         scope=scope, status=status, department=department, due_within=due_within, overdue=overdue, q=q,
         today=today, own_departments=own_departments)
 
@@ -218,7 +198,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         .order_by(SupervisionNotice.id.desc())).all()
     decision = db.session.get(Decision, task.decision_id) if task.decision_id else None
     meeting = decision.meeting if decision else None
-    is_open = task.status not in CLOSED_STATES
+    is_open = task.status in OPEN_STATES
     may_report = access.can_report(user, task) and not children
     may_issue = access.can_issue(user, task)
     may = {
