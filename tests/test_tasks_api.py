@@ -101,3 +101,15 @@ def test_other_department_is_forbidden(client, people):
     civil = api_token(client, "civil-410105001")
     refused = client.post(f"/api/v1/tasks/{task_id}/reports", headers=civil, json={"percent": 10})
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
+
+
+def test_subtree_list_holds_only_units_the_caller_may_see(client, people, run_jobs):
+    office = api_token(client, "office-410105")
+    task_id = _create(client, office).get_json()["id"]
+    client.post(f"/api/v1/tasks/{task_id}/cascade", headers=office, json={"to": "children"})
+    run_jobs()
+    assert client.get("/api/v1/units/410105/tasks?scope=subtree", headers=office).get_json()["total"] == 3
+    # A district liaison sees the district, not the streets' instances below it.
+    liaison = api_token(client, "edu-410105")
+    listing = client.get("/api/v1/units/410105/tasks?scope=subtree", headers=liaison).get_json()
+    assert [t["id"] for t in listing["items"]] == [task_id]
