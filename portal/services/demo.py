@@ -221,11 +221,13 @@ def _instance(parent, code: str):
 
 
 def _cascade_now(task, to, by):
-    """In the seed the fan-out runs at once instead of waiting for the job."""
+    """In the seed the fan-out job runs at once instead of waiting for the queue."""
+    from jobs.tasks import run_cascade
     from portal.services import tasks as svc
 
     run = svc.cascade_task(task, to, by=by)
-    svc.fan_out(run)
+    db.session.flush()
+    run_cascade(run.id)
 
 
 def _demo_progress(root, lead: str) -> None:

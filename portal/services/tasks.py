@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, select, update
 
 from portal import access
 from portal.extensions import db
@@ -185,9 +185,7 @@ def cascade_task(task: Task, to: Any, *, by: User) -> CascadeRun:
         raise ServiceError(_("A street has no units below it."), "to")
     if task.reports:
         raise ServiceError(_("This task already has progress reports of its own; it cannot be split any more."))
-    targets = cascade_targets(task, to)
-    already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
-    new = [u for u in targets if u.id not in already]
+    new = units_to_receive(task, to)
     if not new:
         raise ServiceError(_("Every chosen unit already has this task."), "to")
     run = CascadeRun(task_id=task.id, target=to if isinstance(to, str) else list(to), total=len(new),
@@ -200,36 +198,22 @@ def cascade_task(task: Task, to: Any, *, by: User) -> CascadeRun:
     return run
 
 
-BATCH = 500
-
-
-def fan_out(run: CascadeRun) -> int:
-    """Create the child instances set-based, in batches, committing progress as it goes."""
-    task = db.session.get(Task, run.task_id)
-    run.state = "running"
-    db.session.commit()
-    targets = cascade_targets(task, run.target)
+def units_to_receive(task: Task, to: Any) -> list[Unit]:
+    """The chosen units that do not have an instance of the task yet."""
     already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
-    todo = [u for u in targets if u.id not in already]
-    run.total = len(todo) + run.done if run.done else len(todo)
-    now = utcnow()
+    return [u for u in cascade_targets(task, to) if u.id not in already]
+
+
+def instance_rows(task: Task, units: list[Unit], *, created_by_id: Optional[int]) -> list[dict[str, Any]]:
+    """Rows of the child instances for a set-based insert: each keeps the parent's
+    definition and departments, and starts as assigned."""
     base = {"parent_id": task.id, "root_id": task.root_id or task.id, "decision_id": task.decision_id,
             "title": task.title, "description": task.description, "lead_department_code": task.lead_department_code,
             "co_department_codes": list(task.co_department_codes or []), "due_date": task.due_date,
             "target_name": task.target_name, "target_unit": task.target_unit, "target_value": task.target_value,
             "weight": task.weight, "status": T.ASSIGNED.value, "progress": Decimal("0"),
-            "created_by_id": run.requested_by_id, "created_at": now, "version": 1}
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start:start + BATCH]
-        db.session.execute(insert(Task), [dict(base, unit_id=u.id) for u in batch])
-        run.done += len(batch)
-        db.session.commit()
-    if task.status == T.ASSIGNED.value:
-        task.status = T.IN_PROGRESS.value
-    run.state = "finished"
-    run.finished_at = utcnow()
-    db.session.commit()
-    return len(todo)
+            "created_by_id": created_by_id, "created_at": utcnow(), "version": 1}
+    return [dict(base, unit_id=unit.id) for unit in units]
 
 
 # --- reporting and review --------------------------------------------------------------
