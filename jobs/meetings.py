@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from jobs import portal_job
+from portal.clock import local_now
 from portal.extensions import db
 from portal.models import AgendaItem, Meeting, MeetingStatus, Membership, Role, User
 from portal.services.notifications import notify
@@ -68,8 +69,6 @@ def notify_item_decided(item_id: int) -> bool:
 def send_reminders(reschedule: bool = False) -> dict:
     """Invitees hear one day before the meeting; departments that proposed
     nothing hear two days before the agenda closes. Each once."""
-    from portal.services.meetings import local_now
-
     now = local_now()
     counts = {"meeting_reminder": 0, "agenda_nudge": 0}
     upcoming = db.session.scalars(select(Meeting).where(

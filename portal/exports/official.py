@@ -28,7 +28,6 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
@@ -40,11 +39,10 @@ from docx.shared import Length, Mm, Pt, RGBColor
 from icalendar import Alarm, Calendar, Event
 from markdown_it import MarkdownIt
 
+from portal.clock import aware_local, local_today, to_local
 from portal.models.meetings import AttendanceStatus, Meeting, MeetingStatus
 from portal.models.units import Department, Unit
 
-TIMEZONE = "Asia/Shanghai"
-BEIJING = ZoneInfo(TIMEZONE)
 
 # --- the GB/T 9704-2012 page ------------------------------------------------------
 
@@ -134,14 +132,8 @@ def office_name(unit: Unit) -> str:
     return f"{unit.name}社区教育办公室"
 
 
-def _beijing_today() -> date:
-    return datetime.now(BEIJING).date()
 
 
-def _utc_to_beijing_date(value: datetime) -> date:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(BEIJING).date()
 
 
 def _clean(text: Optional[str]) -> str:
@@ -623,7 +615,7 @@ def notice_docx(meeting: Meeting, *, issued_on: Optional[date] = None) -> bytes:
         _add_paragraph(doc, "会议议程：另行通知。")
     _add_paragraph(doc, "特此通知。")
     _blank(doc)
-    _signature(doc, office, issued_on or _beijing_today())
+    _signature(doc, office, issued_on or local_today())
     return _to_bytes(doc)
 
 
@@ -682,20 +674,15 @@ def minutes_docx(meeting: Meeting, *, issued_on: Optional[date] = None) -> bytes
 
     _blank(doc)
     if minutes is not None and minutes.published_at is not None:
-        when = _utc_to_beijing_date(minutes.published_at)
+        when = to_local(minutes.published_at).date()
     else:
-        when = issued_on or _beijing_today()
+        when = issued_on or local_today()
     _signature(doc, office, when)
     return _to_bytes(doc)
 
 
 # --- calendar -----------------------------------------------------------------------------
 
-def _local(value: datetime) -> datetime:
-    """A meeting time (naive Beijing wall-clock) as an aware datetime."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=BEIJING)
-    return value.astimezone(BEIJING)
 
 
 def ics(meeting: Meeting, *, prodid_host: str = "portal") -> bytes:
@@ -711,8 +698,8 @@ def ics(meeting: Meeting, *, prodid_host: str = "portal") -> bytes:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
 
-    start = _local(meeting.starts_at)
-    end = _local(meeting.ends_at) if meeting.ends_at else start + timedelta(hours=2)
+    start = aware_local(meeting.starts_at)
+    end = aware_local(meeting.ends_at) if meeting.ends_at else start + timedelta(hours=2)
     title = _clean(meeting.title)
 
     description = []

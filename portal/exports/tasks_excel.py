@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Optional
 
@@ -35,7 +35,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
 from portal import access
-from portal.exports.official import BEIJING
+from portal.clock import to_local
 from portal.extensions import db
 from portal.models import OPEN_STATES, Department, Task, TaskReport, TaskStatus, Unit, User
 from portal.services import ServiceError
@@ -164,11 +164,6 @@ def _autofilter(ws, columns, rows: int) -> None:
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
 
 
-def _beijing(value: datetime) -> datetime:
-    """A naive UTC timestamp as a naive Beijing wall-clock time (Excel has no time zones)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(BEIJING).replace(tzinfo=None, microsecond=0)
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -220,7 +215,7 @@ def export_tasks(tasks: Iterable[Task], *, today: date) -> bytes:
             _number(task.target_value),
             _number(task.actual_value),
             _text_cell(ws, "是" if task.is_overdue(today) else "否"),
-            _date_cell(ws, _beijing(reported) if reported else None, DATETIME_FORMAT),
+            _date_cell(ws, to_local(reported).replace(microsecond=0) if reported else None, DATETIME_FORMAT),
         ])
     _autofilter(ws, TASK_COLUMNS, len(tasks))
 

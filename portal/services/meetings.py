@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal import access
+from portal.clock import local_now
 from portal.extensions import db
 from portal.models import (AgendaItem, Attendance, AttendanceStatus, Decision, DecisionStatus, Department,
                            ItemKind, ItemStatus, Material, Meeting, MeetingInvitation, MeetingStatus,
@@ -216,11 +217,6 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
         enqueue("jobs.meetings.notify_invitees", meeting.id, "meeting_cancelled")
     return meeting
 
-
-def local_now() -> datetime:
-    from portal.clock import local_now as now
-
-    return now()
 
 
 # --- the agenda ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from portal import access
 from portal.blueprints.workspace import bp
 from portal.extensions import db
-from portal.clock import local_now
+from portal.clock import local_now, local_today
 from portal.models import Department, Meeting, MeetingStatus, Membership, Role, Task, Unit, User
 from portal.models.tasks import OPEN_STATES
 from portal.pagination import paginate
@@ -65,7 +65,7 @@ def _task_counts(unit: Unit) -> dict[str, int]:
         return {}
     from datetime import timedelta
 
-    today = local_now().date()
+    today = local_today()
     is_open = Task.status.in_(OPEN_STATES)
     own = Task.unit_id == unit.id
     row = db.session.execute(
