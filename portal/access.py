@@ -201,6 +201,13 @@ def can_supervise(user: User, task) -> bool:
     return parent is not None and can(user, Permission.ACT, parent)
 
 
+def supervising_unit(user: User, task) -> Unit:
+    """The office a supervision notice comes from: the user's office nearest above the task's unit."""
+    offices = [m.unit for m in memberships_of(user) if m.role_enum.is_office and m.unit_id != task.unit_id
+               and task.unit.is_within(m.unit)]
+    return max(offices, key=lambda unit: unit.path.count("/"))
+
+
 def can_respond(user: User, task) -> bool:
     return _office_at(user, task.unit)
 

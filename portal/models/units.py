@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from flask import abort
 from flask_babel import get_locale
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -55,13 +54,6 @@ class Unit(db.Model):
     @classmethod
     def by_code(cls, code: str) -> Optional["Unit"]:
         return db.session.scalar(select(cls).where(cls.code == code))
-
-    @classmethod
-    def by_code_or_404(cls, code: str) -> "Unit":
-        unit = cls.by_code(code)
-        if unit is None:
-            abort(404)
-        return unit
 
 
 class Department(db.Model):

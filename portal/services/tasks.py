@@ -345,9 +345,8 @@ def send_notice(task: Task, text: Any, *, by: User) -> SupervisionNotice:
     text = _text(text, "text", 2000)
     if not text:
         raise ServiceError(_("Write what the notice asks for."), "text")
-    from_unit = next((m.unit for m in sorted(access.memberships_of(by), key=lambda m: -m.unit.path.count("/"))
-                      if m.role_enum.is_office and task.unit.is_within(m.unit) and m.unit_id != task.unit_id), None)
-    notice = SupervisionNotice(task_id=task.id, from_unit_id=from_unit.id, text=text, sent_by_id=by.id)
+    notice = SupervisionNotice(task_id=task.id, from_unit_id=access.supervising_unit(by, task).id, text=text,
+                               sent_by_id=by.id)
     db.session.add(notice)
     db.session.flush()
     record("task.notice", task, by=by, unit=task.unit, notice=notice.id, text=text[:200])
