@@ -8,6 +8,7 @@ from typing import Any, Optional
 from flask import Flask, g, render_template, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from portal.config import Config
 from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -43,6 +44,8 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO)
 
+    # Before any blueprint adds its rules: every <int:...> in a URL is a database id.
+    app.url_map.converters["int"] = DatabaseIdConverter
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     login_manager.init_app(app)
@@ -63,6 +66,15 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a positive id within the database's integer
+    range. Anything larger does not match the route, so it answers 404 instead of
+    reaching PostgreSQL as an out-of-range value."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def _configure_login(app: Flask) -> None:

@@ -181,6 +181,12 @@ def can_report(user: User, task) -> bool:
     return any(code in task.departments for code in liaison_departments(user, task.unit))
 
 
+def can_report_at(user: User, unit: Unit) -> bool:
+    """Anyone who may report on some task of the unit: its office (or one above
+    it) and its liaisons. Checked before an upload of reports is even read."""
+    return can(user, Permission.ACT, unit) or bool(liaison_departments(user, unit))
+
+
 def assigning_unit(task) -> Unit:
     """A cascaded instance is assigned by the parent's unit; a task of its own by its unit's office."""
     return task.parent.unit if task.parent_id else task.unit

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -69,6 +70,14 @@ HEADER_ALIASES = {
 HEADER_SEARCH_ROWS = 20
 #: Rows read from one upload at most.
 MAX_ROWS = 10_000
+#: Rows scanned at most, blank ones included: a sheet claiming more is refused unread.
+MAX_SCAN_ROWS = MAX_ROWS + 2_000
+#: Columns read per row (the template has seven).
+MAX_COLUMNS = 40
+#: An upload unpacked: its parts in all, its shared-strings part, and how many parts.
+MAX_INFLATED_BYTES = 60 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 20 * 1024 * 1024
+MAX_PARTS = 500
 #: Ids loaded per query.
 CHUNK = 500
 #: The largest id a task can have (a bigger number in a sheet is simply not found).
@@ -286,9 +295,40 @@ def _not_a_workbook() -> ServiceError:
     return ServiceError(_("The file is not an Excel workbook (.xlsx)."), "file")
 
 
+def _too_large() -> ServiceError:
+    return ServiceError(_("The workbook is too large to check (at most %(n)d rows): split it into several files.",
+                          n=MAX_ROWS), "file")
+
+
+def _check_package(data: bytes) -> None:
+    """Refuse, before openpyxl parses anything, a file that unpacks to far more
+    than its size: a zip bomb, a huge shared-strings table, thousands of parts."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            parts = package.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise _not_a_workbook()
+    if len(parts) > MAX_PARTS or sum(p.file_size for p in parts) > MAX_INFLATED_BYTES:
+        raise _too_large()
+    if any(p.filename.lower().endswith("sharedstrings.xml") and p.file_size > MAX_SHARED_STRINGS_BYTES
+           for p in parts):
+        raise _too_large()
+
+
+def _declared_rows(ws) -> int:
+    """The sheet's own claim of its size (its dimension), 0 when it makes none."""
+    try:
+        return int(ws.max_row or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def read_progress_sheet(data: bytes) -> list[ProgressRow]:
     """The data rows of an uploaded workbook's 进度报送 sheet (else its first
-    sheet), below the header row found by its column titles; empty rows skipped."""
+    sheet), below the header row found by its column titles; empty rows skipped.
+    The work is bounded: at most :data:`MAX_SCAN_ROWS` rows are scanned, blank
+    ones included, and oversized packages are refused before they are parsed."""
+    _check_package(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     except Exception:  # not a zip, not a workbook, a damaged or encrypted file
@@ -308,9 +348,14 @@ def read_progress_sheet(data: bytes) -> list[ProgressRow]:
                 return None
             return _percent(row[index]) if key == "percent" else _raw(row[index].value)
 
+        if _declared_rows(ws) > MAX_SCAN_ROWS:
+            raise _too_large()
         try:
             # Read-only rows come in order, gaps filled with empty rows: the count is Excel's row number.
-            for number, row in enumerate(ws.iter_rows(), start=1):
+            # One row past the cap is read, to tell a sheet at the cap from one beyond it.
+            for number, row in enumerate(ws.iter_rows(max_row=MAX_SCAN_ROWS + 1, max_col=MAX_COLUMNS), start=1):
+                if number > MAX_SCAN_ROWS:
+                    raise _too_large()
                 if columns is None:
                     if number > HEADER_SEARCH_ROWS:
                         break

@@ -57,10 +57,16 @@ def _attempt(action, success: str | None = None):
     return result if result is not None else True
 
 
+#: Meetings are dated within these years (the input schemas refuse others).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
 @bp.route("/")
 def index():
     q = (request.args.get("q") or "").strip()[:100]
     year = request.args.get("year", type=int)
+    if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
+        year = None  # no meeting outside the calendar the portal accepts: the unfiltered list
     status = request.args.get("status") or ""
     stmt = select(Meeting).where(Meeting.visible_from_clause(g.unit))
     if q:

@@ -118,7 +118,7 @@ def index():
         department=department, due_within=due_within, overdue=overdue, q=q, statuses=list(TaskStatus),
         departments=Department.all(), own_departments=own_departments,
         can_create=access.can(current_user, Permission.ACT, g.unit),
-        can_import=access.can(current_user, Permission.ACT, g.unit) or bool(own_departments))
+        can_import=access.can_report_at(current_user, g.unit))
 
 
 # --- creating and editing ----------------------------------------------------------------
@@ -412,6 +412,9 @@ def export():
 def import_progress():
     from portal.exports.tasks_excel import apply_progress_sheet, read_progress_sheet
 
+    # Before anything of the upload is read: parsing a workbook is work a reader may not cause.
+    if not access.can_report_at(current_user, g.unit):
+        abort(403, _("Only the office and the department liaisons of this unit report progress here."))
     form = ConfirmForm()
     errors, status = [], 200
     if request.method == "POST" and form.validate_on_submit():
