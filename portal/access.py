@@ -155,6 +155,21 @@ def can_publish(user: User, meeting) -> bool:
     return can(user, Permission.PUBLISH, meeting.unit)
 
 
+def can_see_draft_minutes(user: User, meeting) -> bool:
+    """Until minutes are published, their drafts belong to the convening office
+    and those it lets edit (the offices above it). Everyone else who may see
+    the meeting reads only published revisions."""
+    return can_convene(user, meeting)
+
+
+def visible_revisions(user: User, meeting) -> list:
+    """The minutes revisions the user may open, oldest first."""
+    revisions = list(meeting.minutes.revisions) if meeting.minutes else []
+    if can_see_draft_minutes(user, meeting):
+        return revisions
+    return [r for r in revisions if r.published]
+
+
 def meeting_or_404(user: User, meeting_id: int):
     """Load a meeting for the API: 404 unless the user may see it."""
     from portal.models import Meeting

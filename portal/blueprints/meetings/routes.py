@@ -337,17 +337,19 @@ def minutes(meeting_id: int):
         body = svc.minutes_skeleton(meeting) if convener else ""
     return render_template("meetings/minutes.html", meeting=meeting, minutes=current, body=body, base=base,
                            reason=reason, conflict=conflict, convener=convener, form=ConfirmForm(),
+                           revisions=access.visible_revisions(current_user, meeting),
                            editable=convener and meeting.status in ("held", "minutes_published")), status
 
 
 @bp.route("/<int:meeting_id>/minutes/revisions/<int:number>")
 def revision(meeting_id: int, number: int):
     meeting = _meeting_or_404(meeting_id)
-    revisions = meeting.minutes.revisions if meeting.minutes else []
+    # A reader who may not see drafts sees only published revisions, diffed against the previous published one.
+    revisions = access.visible_revisions(current_user, meeting)
     rev = next((r for r in revisions if r.number == number), None)
-    if rev is None or not (rev.published or access.can_convene(current_user, meeting)):
+    if rev is None:
         abort(404)
-    previous = next((r for r in revisions if r.number == number - 1), None)
+    previous = next((r for r in reversed(revisions) if r.number < number), None)
     diff = list(difflib.unified_diff((previous.body if previous else "").splitlines(), rev.body.splitlines(),
                                      lineterm="", n=2))[2:]
     return render_template("meetings/revision.html", meeting=meeting, rev=rev, previous=previous, diff=diff)
@@ -378,7 +380,7 @@ def minutes_docx(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     if meeting.minutes is None or not meeting.minutes.revision:
         abort(404)
-    if not meeting.minutes.is_published and not access.can_convene(current_user, meeting):
+    if not meeting.minutes.is_published and not access.can_see_draft_minutes(current_user, meeting):
         abort(404)
     return _download(build(meeting), f"{meeting.title}-会议纪要.docx", DOCX)
 

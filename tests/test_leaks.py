@@ -1,0 +1,90 @@
+"""Leaks of objects through the pages of other objects: what a reader is shown
+is exactly what the reader may open (lists, counts, diffs, API bodies, errors)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.conftest import api_token
+
+PAST = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+FUTURE = (datetime.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+DISTRICT = "/district/410105/meetings"
+SECRET = "机密草稿：拟撤并花园路社区学校"
+
+
+def _as(new_browser, name):
+    b = new_browser()
+    assert b.login(name).status_code == 302
+    return b
+
+
+def _schedule(b, base=DISTRICT, **overrides):
+    data = {"title": "区联席会议", "starts_at": PAST, "location": "区教育局", "series": "regular",
+            "departments": ["edu", "civil"], "units": ["410105001"]}
+    data.update(overrides)
+    response = b.post_form(f"{base}/new", data)
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    return int(response.headers["Location"].rstrip("/").split("/")[-1])
+
+
+def _move(b, meeting_id, to, base=DISTRICT):
+    response = b.post_form(f"{base}/{meeting_id}/transition", {"to": to}, page=f"{base}/{meeting_id}/")
+    assert response.status_code == 302
+    return response
+
+
+# --- 1. draft minutes through the published revision's diff ------------------------------
+
+@pytest.fixture
+def published_after_a_draft(new_browser, people):
+    """Revision 1 is a draft with confidential text, revision 2 replaces it, then the minutes are published."""
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office)
+    for to in ("agenda_open", "agenda_locked", "held"):
+        _move(office, meeting_id, to)
+    url = f"{DISTRICT}/{meeting_id}/minutes"
+    assert office.post_form(url, {"body": f"## 议题\n\n{SECRET}\n", "base_revision": 0}).status_code == 302
+    assert office.post_form(url, {"body": "## 议题\n\n会议同意推进社区学校建设。\n", "base_revision": 1}).status_code == 302
+    _move(office, meeting_id, "minutes_published")
+    return office, meeting_id
+
+
+@pytest.mark.parametrize("reader,workspace", [
+    ("viewer-41", "/district/410105"),           # a viewer above
+    ("edu-410105", "/district/410105"),          # a liaison at the convening unit
+    ("office-410105001", "/street/410105001"),   # the invited street office
+])
+def test_draft_minutes_do_not_show_through_the_published_diff(published_after_a_draft, new_browser, reader,
+                                                              workspace):
+    _office, meeting_id = published_after_a_draft
+    b = _as(new_browser, reader)
+    base = f"{workspace}/meetings/{meeting_id}"
+    assert b.get(f"{base}/minutes/revisions/1").status_code == 404
+    page = b.get(f"{base}/minutes/revisions/2")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "会议同意推进社区学校建设" in text
+    assert SECRET not in text
+    assert "修订 1" not in text and "revisions/1" not in text   # not even named as the diff's base
+    minutes = b.get(f"{base}/minutes").get_data(as_text=True)
+    assert SECRET not in minutes and "revisions/1\"" not in minutes
+
+
+def test_published_corrections_diff_against_the_previous_published_revision(published_after_a_draft, new_browser):
+    office, meeting_id = published_after_a_draft
+    url = f"{DISTRICT}/{meeting_id}/minutes"
+    assert office.post_form(url, {"body": "## 议题\n\n会议同意推进社区学校建设，年内完成。\n", "base_revision": 2,
+                                  "reason": "补充时限"}).status_code == 302
+    edu = _as(new_browser, "edu-410105")
+    text = edu.get(f"{url}/revisions/3").get_data(as_text=True)
+    assert "-会议同意推进社区学校建设。" in text and "+会议同意推进社区学校建设，年内完成。" in text
+    assert SECRET not in text
+
+
+def test_the_convening_office_still_sees_its_drafts(published_after_a_draft):
+    office, meeting_id = published_after_a_draft
+    text = office.get(f"{DISTRICT}/{meeting_id}/minutes/revisions/2").get_data(as_text=True)
+    assert f"-{SECRET}" in text  # its own diff, against its own draft
+    assert SECRET in office.get(f"{DISTRICT}/{meeting_id}/minutes/revisions/1").get_data(as_text=True)
