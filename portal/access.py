@@ -128,6 +128,24 @@ def can_see_meeting(user: User, meeting) -> bool:
                for inv in meeting.unit_invitations)
 
 
+def visible_meetings_clause(user: User):
+    """A SQL clause on ``Meeting`` selecting the meetings the user may open: the
+    same rule as ``can_see_meeting``, for lists and counts."""
+    from portal.models import Meeting, MeetingUnitInvitation
+
+    clauses = []
+    for m in memberships_of(user):
+        if m.role_enum is Role.LIAISON:
+            clauses.append(Meeting.unit_id == m.unit_id)
+            continue
+        # Offices and viewers: meetings convened in their subtree, and those a unit of their subtree is invited to.
+        clauses.append(Meeting.unit_id.in_(select(Unit.id).where(Unit.subtree_clause(m.unit))))
+        clauses.append(Meeting.id.in_(
+            select(MeetingUnitInvitation.meeting_id).join(Unit, Unit.id == MeetingUnitInvitation.unit_id)
+            .where(Unit.subtree_clause(m.unit))))
+    return or_(*clauses) if clauses else false()
+
+
 def _viewer_over(user: User, unit: Unit) -> bool:
     return any(m.role == Role.VIEWER.value and unit.is_within(m.unit) for m in memberships_of(user))
 

@@ -88,3 +88,42 @@ def test_the_convening_office_still_sees_its_drafts(published_after_a_draft):
     text = office.get(f"{DISTRICT}/{meeting_id}/minutes/revisions/2").get_data(as_text=True)
     assert f"-{SECRET}" in text  # its own diff, against its own draft
     assert SECRET in office.get(f"{DISTRICT}/{meeting_id}/minutes/revisions/1").get_data(as_text=True)
+
+
+# --- 2. meeting lists and home-page counts show what the reader may open ---------------------
+
+def test_a_liaison_of_an_invited_street_does_not_see_the_district_meeting(new_browser, people):
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office, title="金水区联席会议MKR", starts_at=FUTURE)
+    _move(office, meeting_id, "agenda_open")
+    street = "/street/410105001"
+    liaison = _as(new_browser, "edu-410105001")
+    assert liaison.get(f"{street}/meetings/{meeting_id}/").status_code == 404
+    headers = api_token(liaison.client, "edu-410105001")
+    assert liaison.client.get(f"/api/v1/meetings/{meeting_id}", headers=headers).status_code == 404
+    for url in (f"{street}/meetings/", f"{street}/meetings/?q=MKR", f"{street}/"):
+        response = liaison.get(url)
+        assert response.status_code == 200
+        assert "金水区联席会议MKR" not in response.get_data(as_text=True), url
+    # The invited street's office opens it, and so it is on its list and its home page.
+    street_office = _as(new_browser, "office-410105001")
+    assert street_office.get(f"{street}/meetings/{meeting_id}/").status_code == 200
+    for url in (f"{street}/meetings/", f"{street}/meetings/?q=MKR", f"{street}/"):
+        assert "金水区联席会议MKR" in street_office.get(url).get_data(as_text=True), url
+
+
+def test_home_page_counts_only_tasks_the_reader_may_open(new_browser, people, tree, run_in_app):
+    from datetime import date
+
+    from portal.extensions import db
+    from portal.models import Task
+
+    def make():
+        db.session.add(Task(unit_id=tree["410105001"].id, title="街道逾期任务", lead_department_code="edu",
+                            co_department_codes=[], due_date=date(2020, 1, 1)))
+    run_in_app(make)
+    liaison = _as(new_browser, "edu-410105")   # a liaison at the district: the street's task is not theirs
+    page = liaison.get("/district/410105/").get_data(as_text=True)
+    assert 'id="count-overdue-below">0<' in page
+    office = _as(new_browser, "office-410105")
+    assert 'id="count-overdue-below">1<' in office.get("/district/410105/").get_data(as_text=True)

@@ -68,7 +68,8 @@ def index():
     if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
         year = None  # no meeting outside the calendar the portal accepts: the unfiltered list
     status = request.args.get("status") or ""
-    stmt = select(Meeting).where(Meeting.visible_from_clause(g.unit))
+    # The workspace's meetings, and of those only the ones the reader may open.
+    stmt = select(Meeting).where(Meeting.visible_from_clause(g.unit), access.visible_meetings_clause(current_user))
     if q:
         stmt = stmt.where(Meeting.title.contains(q, autoescape=True))
     if year:

@@ -54,7 +54,8 @@ def _upcoming_meetings(unit: Unit) -> list[Meeting]:
     if "meetings" not in g.policy.features:
         return []
     return list(db.session.scalars(
-        select(Meeting).where(Meeting.visible_from_clause(unit), Meeting.starts_at >= local_now(),
+        select(Meeting).where(Meeting.visible_from_clause(unit), access.visible_meetings_clause(current_user),
+                              Meeting.starts_at >= local_now(),
                               Meeting.status != MeetingStatus.CANCELLED.value)
         .order_by(Meeting.starts_at).limit(5)))
 
@@ -74,5 +75,6 @@ def _task_counts(unit: Unit) -> dict[str, int]:
                func.count(Task.id).filter(own, is_open, Task.due_date >= today,
                                           Task.due_date <= today + timedelta(days=7)),
                func.count(Task.id).filter(Task.overdue_clause(today)))
-        .join(Unit, Unit.id == Task.unit_id).where(Unit.subtree_clause(unit))).one()
+        .join(Unit, Unit.id == Task.unit_id)
+        .where(Unit.subtree_clause(unit), access.visible_units_clause(current_user))).one()
     return {"open": row[0], "overdue": row[1], "due_soon": row[2], "overdue_below": row[3] - row[1]}
