@@ -39,9 +39,11 @@ from portal import access
 from portal.clock import to_local
 from portal.extensions import db
 from portal.models import OPEN_STATES, Department, Task, TaskReport, TaskStatus, Unit, User
+from portal.args import InputError
+from portal.schemas import load
+from portal.schemas.tasks import ReportIn
 from portal.services import ServiceError
 from portal.services import tasks as task_services
-from portal.services import validation
 
 #: The sheet of the import template, and the sheet an upload is read from.
 TEMPLATE_SHEET = "进度报送"
@@ -464,18 +466,11 @@ def apply_progress_sheet(unit: Unit, rows: list[ProgressRow], *, by: User) -> Im
                                        _("The task number must be a whole number: %(value)s",
                                          value=str(row.task_id)[:30])))
         values: dict[str, Any] = {}
-        checks = (
-            ("percent", lambda: validation.parse_number(row.percent, "percent", required=True,
-                                                           minimum=Decimal("0"), maximum=Decimal("100"))),
-            ("actual_value", lambda: validation.parse_number(row.actual_value, "actual_value",
-                                                                minimum=Decimal("0"))),
-            ("narrative", lambda: validation.text(_narrative(row.narrative), "narrative", 5000)),
-        )
-        for key, check in checks:
-            try:
-                values[key] = check()
-            except ServiceError as exc:
-                errors.append(RowError(row.row_number, exc.field or key, exc.message))
+        try:  # the row through the same schema as the report form and the API
+            values = load(ReportIn, {"percent": row.percent, "actual_value": row.actual_value,
+                                     "narrative": _narrative(row.narrative)})
+        except InputError as exc:
+            errors += [RowError(row.row_number, key, message) for key, message in exc.errors.items()]
         pending.append((row, task_id, values))
 
     ids = [task_id for _row, task_id, _values in pending if task_id is not None]

@@ -17,8 +17,9 @@ from portal.models import (AgendaItem, Attendance, AttendanceStatus, Decision, D
                            MeetingUnitInvitation, Minutes, MinutesRevision, Unit, User)
 from portal.models._helpers import utcnow
 from portal.queue import enqueue
+from portal.schemas import meetings as schemas
+from portal.schemas import valid
 from portal.services import Conflict, PermissionDenied, ServiceError
-from portal.services import validation
 from portal.services.audit import record
 
 S = MeetingStatus
@@ -33,9 +34,7 @@ TRANSITIONS: dict[MeetingStatus, set[MeetingStatus]] = {
     S.CANCELLED: set(),
 }
 
-MAX_TITLE = validation.MAX_TITLE
-MAX_TEXT = 20_000
-MAX_MINUTES = 200_000
+MAX_TITLE = schemas.MAX_TITLE
 
 
 # --- helpers ---------------------------------------------------------------
@@ -43,19 +42,6 @@ MAX_MINUTES = 200_000
 def _require_convener(meeting_or_unit, by: User) -> None:
     if not access.can_convene(by, meeting_or_unit):
         raise PermissionDenied(_("Only the convening office may do this."))
-
-
-def _clean_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
-    return validation.text(value, field, limit)
-
-
-def _departments(codes: Any, field: str) -> list[str]:
-    """Invited departments: every member department unless some are chosen."""
-    if codes is None:
-        return [d.code for d in Department.all()]
-    if isinstance(codes, str):
-        raise ServiceError(_("%(field)s must be a list of department codes.", field=field), field)
-    return validation.departments(codes, field)
 
 
 def _require_status(meeting: Meeting, *allowed: MeetingStatus, message: str) -> None:
@@ -67,30 +53,31 @@ def _require_status(meeting: Meeting, *allowed: MeetingStatus, message: str) -> 
 
 def create_meeting(unit: Unit, data: dict[str, Any], *, by: User) -> Meeting:
     """Schedule a meeting of ``unit``; open decisions of the previous meeting
-    of the series come onto the agenda as review items."""
+    of the series come onto the agenda as review items. ``data`` as :class:`~portal.schemas.meetings.MeetingIn`
+    loads it; invited departments are every member department unless some are chosen."""
     _require_convener(unit, by)
-    title = validation.title(data.get("title"))
-    starts_at = validation.parse_datetime(data.get("starts_at"), "starts_at")
-    ends_at = validation.parse_datetime(data.get("ends_at"), "ends_at", required=False)
+    data = valid(schemas.MeetingIn, data)
+    title, starts_at, ends_at = data["title"], data["starts_at"], data["ends_at"]
     if ends_at is not None and ends_at <= starts_at:
         raise ServiceError(_("The meeting must end after it starts."), "ends_at")
-    closes = validation.parse_datetime(data.get("agenda_closes_at"), "agenda_closes_at", required=False)
+    closes = data["agenda_closes_at"]
     if closes is not None and closes > starts_at:
         raise ServiceError(_("The agenda must close before the meeting starts."), "agenda_closes_at")
-    departments = _departments(data.get("invited_departments"), "invited_departments")
+    departments = data["invited_departments"]
+    if departments is None:
+        departments = [d.code for d in Department.all()]
     if not departments:
         raise ServiceError(_("Invite at least one department."), "invited_departments")
     invited_units = []
-    for code in data.get("invited_units") or []:
-        lower = Unit.by_code(str(code))
+    for code in data["invited_units"]:
+        lower = Unit.by_code(code)
         if lower is None or lower.id == unit.id or not lower.is_within(unit):
             raise ServiceError(_("%(code)s is not a unit below %(unit)s.", code=code, unit=unit.name),
                                "invited_units")
         invited_units.append(lower)
     meeting = Meeting(unit_id=unit.id, title=title, starts_at=starts_at, ends_at=ends_at,
-                      location=_clean_text(data.get("location"), "location", 200),
-                      agenda_closes_at=closes, series=(data.get("series") or "regular").strip()[:64] or "regular",
-                      notice_number=_clean_text(data.get("notice_number"), "notice_number", 64),
+                      location=data["location"], agenda_closes_at=closes, series=data["series"],
+                      notice_number=data["notice_number"],
                       status=S.DRAFT.value, created_by_id=by.id)
     meeting.unit = unit
     meeting.invitations = [MeetingInvitation(department_code=c) for c in departments]
@@ -156,25 +143,23 @@ def carry_over(meeting: Meeting, source: AgendaItem, *, by: User) -> AgendaItem:
     return item
 
 
+UPDATABLE = ("title", "location", "notice_number", "starts_at", "ends_at", "agenda_closes_at")
+
+
 def update_meeting(meeting: Meeting, data: dict[str, Any], *, by: User) -> Meeting:
+    """Change the fields ``data`` holds (as :class:`~portal.schemas.meetings.MeetingUpdate` loads them)."""
     _require_convener(meeting, by)
     _require_status(meeting, S.DRAFT, S.AGENDA_OPEN, S.AGENDA_LOCKED,
                     message=_("A meeting that was held or cancelled can no longer be changed."))
-    changes = {}
-    for key in ("title", "location", "notice_number"):
-        if key in data:
-            value = validation.title(data[key]) if key == "title" else _clean_text(data[key], key, 200)
-            if getattr(meeting, key) != value:
-                changes[key] = value
-    for key in ("starts_at", "ends_at", "agenda_closes_at"):
-        if key in data:
-            value = validation.parse_datetime(data[key], key, required=key == "starts_at")
-            if getattr(meeting, key) != value:
-                changes[key] = value
+    data = valid(schemas.MeetingUpdate, data, partial=True)
+    changes = {key: value for key, value in data.items()
+               if key in UPDATABLE and getattr(meeting, key) != value}
     for key, value in changes.items():
         setattr(meeting, key, value)
     if meeting.ends_at and meeting.ends_at <= meeting.starts_at:
         raise ServiceError(_("The meeting must end after it starts."), "ends_at")
+    if meeting.agenda_closes_at and meeting.agenda_closes_at > meeting.starts_at:
+        raise ServiceError(_("The agenda must close before the meeting starts."), "agenda_closes_at")
     db.session.flush()
     if changes:
         record("meeting.update", meeting, by=by, unit=meeting.unit,
@@ -225,14 +210,12 @@ def _next_position(meeting: Meeting) -> int:
     return max((i.position for i in meeting.items), default=0) + 1
 
 
-def propose_item(meeting: Meeting, *, title: Any, description: Any, by: User,
+def propose_item(meeting: Meeting, *, title: str, description: str, by: User,
                  department: Optional[str] = None) -> AgendaItem:
     """A liaison proposes for their department; the office may add items of its own."""
     if not access.can_propose(by, meeting):
         raise PermissionDenied(_("Your department is not invited to this meeting, so it cannot propose items."))
     _require_status(meeting, S.AGENDA_OPEN, message=_("The agenda is not open for proposals."))
-    title = validation.title(title)
-    description = _clean_text(description, "description")
     is_office = access.can_convene(by, meeting)
     own = [c for c in access.liaison_departments(by, meeting.unit) if c in meeting.invited_department_codes]
     if department:
@@ -343,9 +326,6 @@ def record_attendance(meeting: Meeting, department_code: str, status: str, *, by
         status_enum = AttendanceStatus(status)
     except ValueError:
         raise ServiceError(_("Unknown attendance: %(status)s.", status=status), "status")
-    attendee_name, delegate_name, reason = (_clean_text(attendee_name, "attendee_name", 100),
-                                            _clean_text(delegate_name, "delegate_name", 100),
-                                            _clean_text(reason, "reason", 255))
     if status_enum is AttendanceStatus.ABSENT and not reason:
         raise ServiceError(_("Give the reason for the absence."), "reason")
     if status_enum is AttendanceStatus.DELEGATE and not delegate_name:
@@ -397,13 +377,12 @@ def _minutes_skeleton(meeting: Meeting) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def save_minutes(meeting: Meeting, body: Any, *, by: User, base_revision: int, reason: str = "") -> MinutesRevision:
+def save_minutes(meeting: Meeting, body: str, *, by: User, base_revision: int, reason: str = "") -> MinutesRevision:
     """Every save is a revision. A save based on an older revision is a conflict;
     a change to published minutes is a correction and needs a reason."""
     _require_convener(meeting, by)
     _require_status(meeting, S.HELD, S.MINUTES_PUBLISHED,
                     message=_("Minutes are written after the meeting has been held."))
-    body = _clean_text(body, "body", MAX_MINUTES)
     if not body:
         raise ServiceError(_("The minutes are empty."), "body")
     minutes = meeting.minutes
@@ -455,22 +434,15 @@ def add_decision(meeting: Meeting, data: dict[str, Any], *, by: User) -> Decisio
     _require_convener(meeting, by)
     _require_status(meeting, S.HELD, message=_("Decisions are recorded after the meeting, before the minutes "
                                                "are published."))
-    text = _clean_text(data.get("text"), "text")
-    if not text:
-        raise ServiceError(_("The decision needs a text."), "text")
-    lead = data.get("lead_department")
-    if not lead:
-        raise ServiceError(_("Choose the lead department."), "lead_department")
-    validation.department(lead, "lead_department")
-    co = [c for c in validation.departments(data.get("co_departments") or [], "co_departments") if c != lead]
+    data = valid(schemas.DecisionIn, data)
+    text, lead, co = data["text"], data["lead_department"], data["co_departments"]
     item = None
-    if data.get("item_id"):
-        item = next((i for i in meeting.items if i.id == int(data["item_id"])), None)
+    if data["item_id"] is not None:
+        item = next((i for i in meeting.items if i.id == data["item_id"]), None)
         if item is None:
             raise ServiceError(_("That agenda item is not part of this meeting."), "item_id")
     decision = Decision(meeting_id=meeting.id, item_id=item.id if item else None, text=text,
-                        lead_department_code=lead, co_department_codes=co,
-                        due_date=validation.parse_date(data.get("due_date"), "due_date"),
+                        lead_department_code=lead, co_department_codes=co, due_date=data["due_date"],
                         position=max((d.position for d in meeting.decisions), default=0) + 1, created_by_id=by.id)
     db.session.add(decision)
     db.session.flush()

@@ -18,45 +18,29 @@ from portal.models import (CascadeRun, Decision, MeetingStatus, Membership, Role
 from portal.models._helpers import utcnow
 from portal.models.tasks import OPEN_STATES
 from portal.queue import enqueue
+from portal.schemas import tasks as schemas
+from portal.schemas import valid
 from portal.services import Conflict, PermissionDenied, ServiceError
-from portal.services import validation
 from portal.services.audit import record
 
 T = TaskStatus
-MAX_TITLE = validation.MAX_TITLE
-MAX_TEXT = 10_000
+MAX_TITLE = schemas.MAX_TITLE
 #: Fields that belong to the task's definition: set by the issuing unit, the same on every instance.
 DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", "target_value", "weight")
 
 
-# --- validation ------------------------------------------------------------------
-
-def _text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
-    return validation.text(value, field, limit)
-
+# --- the definition -------------------------------------------------------------
 
 def _definition(data: dict[str, Any]) -> dict[str, Any]:
-    target = data.get("target")
-    if target in (None, "", {}):
-        target = None
-    elif not isinstance(target, dict):
-        raise ServiceError(_("target must be an object with name, unit and value, or null."), "target")
-    fields = {
-        "title": validation.title(data.get("title")),
-        "description": _text(data.get("description"), "description"),
-        "due_date": validation.parse_date(data.get("due_date"), "due_date", required=True),
-        "weight": validation.parse_number(data.get("weight") if data.get("weight") not in (None, "") else 1, "weight",
-                               minimum=Decimal("0.01"), maximum=Decimal("100")),
-        "target_name": None, "target_unit": None, "target_value": None,
+    """The task's columns from a loaded :class:`~portal.schemas.tasks.TaskIn`."""
+    target = data["target"]
+    return {
+        "title": data["title"], "description": data["description"], "due_date": data["due_date"],
+        "weight": data["weight"],
+        "target_name": target["name"] if target else None,
+        "target_unit": (target["unit"] or None) if target else None,
+        "target_value": target["value"] if target else None,
     }
-    if target:
-        fields["target_name"] = _text(target.get("name"), "target.name", 100) or None
-        if not fields["target_name"]:
-            raise ServiceError(_("target.name: name the quantity, e.g. 培训人次."), "target.name")
-        fields["target_unit"] = _text(target.get("unit"), "target.unit", 32) or None
-        fields["target_value"] = validation.parse_number(target.get("value"), "target.value", required=True,
-                                              minimum=Decimal("0.01"))
-    return fields
 
 
 # --- creating -------------------------------------------------------------------
@@ -64,9 +48,9 @@ def _definition(data: dict[str, Any]) -> dict[str, Any]:
 def create_task(unit: Unit, data: dict[str, Any], *, by: User, decision: Optional[Decision] = None) -> Task:
     if not access.can(by, access.Permission.ACT, unit):
         raise PermissionDenied(_("Only the office of %(unit)s may issue its tasks.", unit=unit.name))
+    data = valid(schemas.TaskIn, data)
     fields = _definition(data)
-    lead = validation.department(data.get("lead_department"), "lead_department")
-    co = [c for c in validation.departments(data.get("co_departments"), "co_departments") if c != lead]
+    lead, co = data["lead_department"], data["co_departments"]
     task = Task(unit_id=unit.id, decision_id=decision.id if decision else None, lead_department_code=lead,
                 co_department_codes=co, status=T.ASSIGNED.value, created_by_id=by.id, **fields)
     task.unit = unit
@@ -91,7 +75,7 @@ def task_from_decision(decision: Decision, *, by: User, due_date: Any = None) ->
         raise Conflict(_("This decision already has a task: %(title)s.", title=existing.title))
     title = decision.text if len(decision.text) <= MAX_TITLE else decision.text[:MAX_TITLE - 1] + "…"
     due = due_date or decision.due_date or (meeting.starts_at.date() + timedelta(days=90))
-    return create_task(meeting.unit, {"title": title, "description": decision.text,
+    return create_task(meeting.unit, {"title": title, "description": decision.text[:schemas.MAX_TEXT],
                                       "lead_department": decision.lead_department_code,
                                       "co_departments": decision.co_department_codes, "due_date": due},
                        by=by, decision=decision)
@@ -111,16 +95,13 @@ def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Ta
     _check_version(task, version)
     if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
         raise ServiceError(_("An accepted or cancelled task can no longer be changed."))
+    data = valid(schemas.TaskIn, data)
     fields = _definition(data)
     changes = {k: v for k, v in fields.items() if getattr(task, k) != v}
-    if "lead_department" in data or "co_departments" in data:
-        lead = validation.department(data.get("lead_department", task.lead_department_code), "lead_department")
-        co = [c for c in validation.departments(data.get("co_departments", task.co_department_codes),
-                                                "co_departments") if c != lead]
-        if lead != task.lead_department_code:
-            changes["lead_department_code"] = lead
-        if co != list(task.co_department_codes or []):
-            changes["co_department_codes"] = co
+    if data["lead_department"] != task.lead_department_code:
+        changes["lead_department_code"] = data["lead_department"]
+    if data["co_departments"] != list(task.co_department_codes or []):
+        changes["co_department_codes"] = data["co_departments"]
     if not changes:
         return task
     for key, value in changes.items():
@@ -134,13 +115,12 @@ def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Ta
     return task
 
 
-def reassign_departments(task: Task, lead: Any, co: Any, *, by: User, version: int) -> Task:
+def reassign_departments(task: Task, lead: str, co: list[str], *, by: User, version: Optional[int]) -> Task:
     """The receiving office may give its instance to other departments."""
     if not access.can_issue(by, task):
         raise PermissionDenied(_("Only the office of %(unit)s may reassign its instance.", unit=task.unit.name))
     _check_version(task, version)
-    lead = validation.department(lead, "lead_department")
-    co = [c for c in validation.departments(co, "co_departments") if c != lead]
+    co = [c for c in co if c != lead]
     old = (task.lead_department_code, list(task.co_department_codes or []))
     task.lead_department_code, task.co_department_codes = lead, co
     db.session.flush()
@@ -149,7 +129,7 @@ def reassign_departments(task: Task, lead: Any, co: Any, *, by: User, version: i
 
 
 def _check_version(task: Task, version: Optional[int]) -> None:
-    if version is not None and int(version) != task.version:
+    if version is not None and version != task.version:
         raise Conflict(_("Someone else changed this task while you were working on it (now version %(n)d). "
                          "Your input is kept: check the task and send it again.", n=task.version), "version")
 
@@ -232,10 +212,8 @@ def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterab
         raise ServiceError(_("The task is waiting for review; reports resume if it is returned."))
     if _has_children(task):
         raise ServiceError(_("This task is passed down: its progress comes from the units below."))
-    percent = validation.parse_number(data.get("percent"), "percent", required=True, minimum=Decimal("0"),
-                           maximum=Decimal("100"))
-    actual = validation.parse_number(data.get("actual_value"), "actual_value", minimum=Decimal("0"))
-    narrative = _text(data.get("narrative"), "narrative", 5000)
+    data = valid(schemas.ReportIn, data)
+    percent, actual, narrative = data["percent"], data["actual_value"], data["narrative"]
     departments = [c for c in access.liaison_departments(by, task.unit) if c in task.departments]
     report = TaskReport(task_id=task.id, department_code=departments[0] if departments else None, percent=percent,
                         actual_value=actual, narrative=narrative, reported_by_id=by.id)
@@ -278,7 +256,7 @@ def submit_task(task: Task, *, by: User, version: Optional[int] = None) -> Task:
     return task
 
 
-def review_task(task: Task, decision: str, comment: Any, *, by: User, version: Optional[int] = None) -> TaskReview:
+def review_task(task: Task, decision: str, comment: str, *, by: User, version: Optional[int] = None) -> TaskReview:
     if not access.can_review(by, task):
         raise PermissionDenied(_("Only %(unit)s, which assigned this task, may review it.",
                                  unit=access.assigning_unit(task).name))
@@ -288,7 +266,7 @@ def review_task(task: Task, decision: str, comment: Any, *, by: User, version: O
     if task.status != T.SUBMITTED.value:
         raise ServiceError(_("Only a submitted task can be reviewed; this one is %(state)s.",
                              state=task.status_enum.label), "decision")
-    comment = _text(comment, "comment", 5000)
+    comment = comment or ""
     latest = task.reports[0] if task.reports else None
     if decision == "accept" and latest is not None and latest.reported_by_id == by.id:
         raise PermissionDenied(_("You reported this task's latest progress yourself: someone else in the assigning "
@@ -306,11 +284,10 @@ def review_task(task: Task, decision: str, comment: Any, *, by: User, version: O
     return review
 
 
-def cancel_task(task: Task, reason: Any, *, by: User) -> Task:
+def cancel_task(task: Task, reason: str, *, by: User) -> Task:
     if not access.can_review(by, task):
         raise PermissionDenied(_("Only %(unit)s, which issued this task, may cancel it.",
                                  unit=access.assigning_unit(task).name))
-    reason = _text(reason, "reason", 1000)
     if not reason:
         raise ServiceError(_("Say why the task is cancelled."), "reason")
     if task.status in (T.ACCEPTED.value, T.CANCELLED.value):
@@ -339,10 +316,9 @@ def _descendant_ids(task: Task) -> list[int]:
 
 # --- supervision -----------------------------------------------------------------------
 
-def send_notice(task: Task, text: Any, *, by: User) -> SupervisionNotice:
+def send_notice(task: Task, text: str, *, by: User) -> SupervisionNotice:
     if not access.can_supervise(by, task):
         raise PermissionDenied(_("Supervision notices come from an office above %(unit)s.", unit=task.unit.name))
-    text = _text(text, "text", 2000)
     if not text:
         raise ServiceError(_("Write what the notice asks for."), "text")
     notice = SupervisionNotice(task_id=task.id, from_unit_id=access.supervising_unit(by, task).id, text=text,
@@ -354,12 +330,11 @@ def send_notice(task: Task, text: Any, *, by: User) -> SupervisionNotice:
     return notice
 
 
-def respond_notice(notice: SupervisionNotice, response: Any, *, by: User) -> SupervisionNotice:
+def respond_notice(notice: SupervisionNotice, response: str, *, by: User) -> SupervisionNotice:
     if not access.can_respond(by, notice.task):
         raise PermissionDenied(_("The office of %(unit)s responds to this notice.", unit=notice.task.unit.name))
     if not notice.is_open:
         raise ServiceError(_("This notice has already been answered."))
-    response = _text(response, "response", 2000)
     if not response:
         raise ServiceError(_("Write the response."), "response")
     notice.response, notice.responded_by_id, notice.responded_at = response, by.id, utcnow()
