@@ -251,11 +251,32 @@ def can_respond(user: User, task) -> bool:
     return _office_at(user, task.unit)
 
 
+def can_see_task(user: User, task) -> bool:
+    """A task instance is open to whoever may see its unit (a liaison: its own unit only)."""
+    return can(user, Permission.VIEW, task.unit)
+
+
+def visible_tasks_clause(user: User):
+    """A SQL clause on ``Task``: the instances the user may open (``can_see_task`` for lists and counts)."""
+    from portal.models import Task
+
+    return Task.unit_id.in_(select(Unit.id).where(visible_units_clause(user)))
+
+
+def visible_children(user: User, task):
+    """The statement of a task's child instances that the user may open, by unit code:
+    the one rule for the task page and the API."""
+    from portal.models import Task
+
+    return (select(Task).join(Unit, Unit.id == Task.unit_id)
+            .where(Task.parent_id == task.id, visible_units_clause(user)).order_by(Unit.code, Task.id))
+
+
 def task_or_404(user: User, task_id: int):
     """Load a task for the API: 404 unless the user may see the task's unit."""
     from portal.models import Task
 
     task = db.session.get(Task, task_id)
-    if task is None or not can(user, Permission.VIEW, task.unit):
+    if task is None or not can_see_task(user, task):
         abort(404)
     return task

@@ -127,3 +127,54 @@ def test_home_page_counts_only_tasks_the_reader_may_open(new_browser, people, tr
     assert 'id="count-overdue-below">0<' in page
     office = _as(new_browser, "office-410105")
     assert 'id="count-overdue-below">1<' in office.get("/district/410105/").get_data(as_text=True)
+
+
+# --- 3. a task's children: the page and the API list the instances the reader may open -----
+
+@pytest.fixture
+def passed_down(tree, run_in_app):
+    """A district task passed down to two streets."""
+    from datetime import date
+
+    from portal.extensions import db
+    from portal.models import Task
+
+    def make():
+        parent = Task(unit_id=tree["410105"].id, title="社区学校建设", lead_department_code="edu",
+                      co_department_codes=[], due_date=date(2030, 12, 31), status="in_progress")
+        db.session.add(parent)
+        db.session.flush()
+        children = [Task(unit_id=tree[code].id, parent_id=parent.id, root_id=parent.id, title="社区学校建设",
+                         lead_department_code="edu", co_department_codes=[], due_date=date(2030, 12, 31),
+                         progress=percent, status="in_progress")
+                    for code, percent in (("410105001", 40), ("410105002", 70))]
+        db.session.add_all(children)
+        db.session.flush()
+        return parent.id, [c.id for c in children]
+    return run_in_app(make)
+
+
+def test_the_api_lists_only_child_instances_the_caller_may_open(client, people, passed_down):
+    parent_id, child_ids = passed_down
+    liaison = api_token(client, "edu-410105")
+    body = client.get(f"/api/v1/tasks/{parent_id}", headers=liaison).get_json()
+    assert body["id"] == parent_id and body["children"] == []
+    for child_id in child_ids:
+        assert client.get(f"/api/v1/tasks/{child_id}", headers=liaison).status_code == 404
+    office = api_token(client, "office-410105")
+    body = client.get(f"/api/v1/tasks/{parent_id}", headers=office).get_json()
+    assert [c["unit_code"] for c in body["children"]] == ["410105001", "410105002"]
+
+
+def test_the_task_page_lists_only_child_instances_the_reader_may_open(new_browser, people, passed_down):
+    parent_id, child_ids = passed_down
+    url = f"/district/410105/tasks/{parent_id}/"
+    liaison = _as(new_browser, "edu-410105")
+    text = liaison.get(url).get_data(as_text=True)
+    assert "经八路街道" not in text and "花园路街道" not in text
+    assert 'id="children-table"' not in text and "2 个单位" not in text
+    assert f"tasks/{child_ids[0]}/" not in text
+    assert 'id="report-form"' not in text and 'name="percent"' not in text  # still passed down: no report form
+    office = _as(new_browser, "office-410105")
+    text = office.get(url).get_data(as_text=True)
+    assert "经八路街道" in text and "花园路街道" in text

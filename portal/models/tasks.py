@@ -126,8 +126,9 @@ class Task(db.Model):
             abort(404)
         return task
 
-    def child_summary(self) -> dict[str, int]:
-        rows = db.session.execute(select(Task.status, func.count()).where(Task.parent_id == self.id)
+    def child_summary(self, *where) -> dict[str, int]:
+        """Child instances by state; ``where`` narrows them (e.g. to those a reader may open)."""
+        rows = db.session.execute(select(Task.status, func.count()).where(Task.parent_id == self.id, *where)
                                   .group_by(Task.status)).all()
         return {status: count for status, count in rows}
 

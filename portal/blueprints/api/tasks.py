@@ -10,7 +10,7 @@ from portal import access
 from portal.clock import local_today
 from portal.blueprints.api import api_error, bp, json_body
 from portal.extensions import db
-from portal.models import CascadeRun, Task, TaskStatus, Unit
+from portal.models import CascadeRun, Task, TaskStatus
 from portal.services import tasks as svc
 
 
@@ -32,11 +32,10 @@ def task_json(task: Task, *, full: bool = True) -> dict:
         "version": task.version,
     }
     if full:
-        children = db.session.execute(
-            select(Task.id, Unit.code, Task.status, Task.progress).join(Unit, Unit.id == Task.unit_id)
-            .where(Task.parent_id == task.id).order_by(Unit.code)).all()
+        children = db.session.scalars(access.visible_children(g.api_user, task)).all()
         body["description"] = task.description
-        body["children"] = [{"id": i, "unit_code": c, "status": s, "progress": _num(p)} for i, c, s, p in children]
+        body["children"] = [{"id": c.id, "unit_code": c.unit.code, "status": c.status, "progress": _num(c.progress)}
+                            for c in children]
         body["reports"] = [{"id": r.id, "percent": _num(r.percent), "actual_value": _num(r.actual_value),
                             "narrative": r.narrative, "department": r.department_code,
                             "at": r.at.isoformat(timespec="seconds") + "Z"} for r in task.reports]

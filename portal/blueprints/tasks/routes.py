@@ -23,7 +23,7 @@ from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.tasks import bp
 from portal.extensions import db
 from portal.models import (CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
-                           TaskReport, TaskReview, TaskStatus, Unit)
+                           TaskReport, TaskReview, TaskStatus)
 from portal.models.tasks import OPEN_STATES, REPORTABLE_STATES
 from portal.pagination import paginate
 from portal.services import PermissionDenied, ServiceError
@@ -181,10 +181,10 @@ def edit(task_id: int):
 def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError | None = None):
     """The task's page; after a refused form, that form shows the user's input and the message."""
     user = current_user
-    children = db.session.scalars(
-        select(Task).join(Unit, Unit.id == Task.unit_id).where(Task.parent_id == task.id)
-        .order_by(Unit.code).limit(CHILDREN_SHOWN)).all()
-    child_counts = task.child_summary() if children else {}
+    # Passed down or not decides what can be done here; which instances below are shown is the reader's.
+    passed_down = db.session.scalar(select(Task.id).where(Task.parent_id == task.id).limit(1)) is not None
+    children = db.session.scalars(access.visible_children(user, task).limit(CHILDREN_SHOWN)).all()
+    child_counts = task.child_summary(access.visible_tasks_clause(user)) if children else {}
     reports = db.session.scalars(
         select(TaskReport).where(TaskReport.task_id == task.id)
         .options(selectinload(TaskReport.evidence), selectinload(TaskReport.reported_by))
@@ -199,7 +199,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
     decision = db.session.get(Decision, task.decision_id) if task.decision_id else None
     meeting = decision.meeting if decision else None
     is_open = task.status in OPEN_STATES
-    may_report = access.can_report(user, task) and not children
+    may_report = access.can_report(user, task) and not passed_down
     may_issue = access.can_issue(user, task)
     may = {
         "report": may_report and task.status in REPORTABLE_STATES,
@@ -214,7 +214,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         "respond": access.can_respond(user, task),
     }
     return render_template(
-        "tasks/detail.html", task=task, today=local_today(), children=children,
+        "tasks/detail.html", task=task, today=local_today(), children=children, passed_down=passed_down,
         children_total=sum(child_counts.values()), child_counts=child_counts, reports=reports, reviews=reviews,
         notices=notices, decision=decision, meeting=meeting,
         meeting_visible=meeting is not None and access.can(user, Permission.VIEW, meeting.unit),
