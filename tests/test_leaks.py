@@ -178,3 +178,41 @@ def test_the_task_page_lists_only_child_instances_the_reader_may_open(new_browse
     office = _as(new_browser, "office-410105")
     text = office.get(url).get_data(as_text=True)
     assert "经八路街道" in text and "花园路街道" in text
+
+
+# --- 4. the Excel upload's row errors name nothing the uploader may not open --------------------
+
+def _workbook(rows):
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "进度报送"
+    ws.append(["任务编号", "单位", "任务名称", "进度(%)", "实际值", "进展情况"])
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return out
+
+
+def test_excel_row_errors_are_the_same_for_missing_and_not_yours(new_browser, people, passed_down):
+    import re
+
+    _parent_id, child_ids = passed_down
+    missing = child_ids[-1] + 1000
+    liaison = _as(new_browser, "edu-410105")   # gets 404 on the streets' instances
+    url = "/district/410105/tasks/import"
+    response = liaison.post_form(url + "?lang=en", {"file": (_workbook([[child_ids[0], "", "", 50, None, ""],
+                                                                         [missing, "", "", 50, None, ""]]), "进度.xlsx")},
+                                 page=url, content_type="multipart/form-data")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    messages = dict(re.findall(r"<tr><td>(\d+)</td><td><code>task_id</code></td><td>([^<]*)</td></tr>", page))
+    assert set(messages) == {"2", "3"}
+    assert messages["2"].replace(str(child_ids[0]), "#") == messages["3"].replace(str(missing), "#")
+    for name in ("经八路街道", "花园路街道"):
+        assert name not in page

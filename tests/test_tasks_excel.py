@@ -214,7 +214,7 @@ def test_rows_the_office_may_not_report(app, tree, people, run_in_app, run_jobs,
     errors = {(e.row_number, e.field): e.message for e in result.errors}
     assert set(errors) == {(3, "task_id"), (4, "task_id"), (5, "task_id"), (6, "task_id"), (7, "task_id"),
                            (7, "percent"), (7, "actual_value")}
-    assert errors[(3, "task_id")] == f"No task {sibling} in 经八路街道 or the units below it."
+    assert errors[(3, "task_id")] == f"There is no task {sibling} among the tasks you may open here."
     assert "row 2" in errors[(4, "task_id")]
     assert "whole number" in errors[(5, "task_id")]
     assert "missing" in errors[(6, "task_id")]

@@ -487,10 +487,10 @@ def apply_progress_sheet(unit: Unit, rows: list[ProgressRow], *, by: User) -> Im
             continue
         first_row[task_id] = row.row_number
         task = tasks.get(task_id)
-        if task is None:
+        if task is None or not access.can_see_task(by, task):
+            # The same words for "does not exist" and "not yours": a row error names nothing the uploader may not open.
             errors.append(RowError(row.row_number, "task_id",
-                                   _("No task %(id)d in %(unit)s or the units below it.", id=task_id,
-                                     unit=unit.name)))
+                                   _("There is no task %(id)d among the tasks you may open here.", id=task_id)))
         elif not access.can_report(by, task):
             errors.append(RowError(row.row_number, "task_id",
                                    _("Task %(id)d belongs to %(unit)s: you may not report its progress. Its office, "
