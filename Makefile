@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
+# The demo's own secret key, generated once (the portal refuses to start without a key).
+DEMO_SECRET := instance/secret_key
+DEMO_ENV := SECRET_KEY_FILE=$(CURDIR)/$(DEMO_SECRET)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -37,17 +40,21 @@ extract-messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_pgettext:1c,2 -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
 
-db-upgrade: setup
-	$(FLASK) db upgrade
+$(DEMO_SECRET):
+	mkdir -p $(dir $@)
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+db-upgrade: setup $(DEMO_SECRET)
+	$(DEMO_ENV) $(FLASK) db upgrade
 
 # Set everything up, seed the realistic demo (idempotent), and serve it.
 demo: db-upgrade
-	$(FLASK) demo seed
+	$(DEMO_ENV) $(FLASK) demo seed
 	@echo ""
 	@echo "  Portal: http://$(HOST):$(PORT)/   log in as office-41 (or edu-410105001, viewer-41 ...)"
 	@echo "  Demo password: $${PORTAL_DEMO_PASSWORD:-portal-demo-2026}   (demo accounts only, never in production)"
 	@echo ""
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(DEMO_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
 # Debian's Chromium and a Chinese font for the browser tests (never `playwright install`).
 browser-deps:
@@ -65,8 +72,8 @@ test: setup browser-deps
 worker: setup
 	$(BIN)/python -m jobs.worker
 
-bench: setup
-	$(BIN)/python -m bench.run
+bench: setup $(DEMO_SECRET)
+	$(DEMO_ENV) $(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) node_modules portal/static/vendor instance

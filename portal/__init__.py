@@ -1,6 +1,7 @@
 """The community education coordination portal: the application factory."""
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from typing import Any, Optional
@@ -43,6 +44,14 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
     if config:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO)
+    _check_secret_key(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # The client address (login throttling, audit) from X-Forwarded-For, as set
+        # by that many trusted reverse proxies; the scheme from X-Forwarded-Proto.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     # Before any blueprint adds its rules: every <int:...> in a URL is a database id.
     app.url_map.converters["int"] = DatabaseIdConverter
@@ -77,6 +86,21 @@ class DatabaseIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+INSECURE_SECRET_KEYS = {"dev-only-insecure-secret-key", "change-me", "secret"}
+
+
+def _check_secret_key(app: Flask) -> None:
+    """Refuse to start without a secret key of our own: with a known key anyone can sign sessions."""
+    key = app.config.get("SECRET_KEY")
+    if not key or key in INSECURE_SECRET_KEYS:
+        raise RuntimeError(
+            "SECRET_KEY is not set (or is a well-known value): the portal does not start without one. "
+            "Set SECRET_KEY to a long random value, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))', or SECRET_KEY_FILE to a file holding it; "
+            "`make demo` generates instance/secret_key. / 未设置 SECRET_KEY（或使用了公开的默认值），"
+            "门户拒绝启动。请将 SECRET_KEY 设为足够长的随机值，或用 SECRET_KEY_FILE 指向保存它的文件。")
+
+
 def _configure_login(app: Flask) -> None:
     from portal.models import User
 
@@ -91,7 +115,9 @@ def _configure_login(app: Flask) -> None:
             user = db.session.get(User, int(uid))
         except (ValueError, TypeError):
             return None
-        if user is None or user.password_stamp != stamp:
+        # The session ends on the server side when the account's session key is
+        # replaced (logout, password change or reset, deactivation).
+        if user is None or not user.active or not hmac.compare_digest(user.session_key, stamp):
             return None
         return user
 
@@ -204,6 +230,9 @@ def _register_template_helpers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         # Scripts only from our own files: an injected <script> or on*= handler does not run.
         response.headers.setdefault("Content-Security-Policy", CSP)
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Served over HTTPS only: browsers never try plain HTTP again for a year.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     @app.before_request

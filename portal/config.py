@@ -29,11 +29,27 @@ def _database_url(instance_path: str) -> str:
     return url
 
 
+def _read_secret(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 class Config:
     """Built per app so that tests can set the environment first."""
 
     def __init__(self, instance_path: str):
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
+        # No built-in key: SECRET_KEY, or a file named by SECRET_KEY_FILE (make demo
+        # generates instance/secret_key once). create_app refuses to start without one.
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _read_secret(os.environ.get("SECRET_KEY_FILE"))
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+        self.TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0") or 0)
+        # Bearer token that shows monitors the detailed part of /healthz.
+        self.HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN") or None
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = os.environ.get("REDIS_URL") or None

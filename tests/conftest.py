@@ -229,6 +229,7 @@ def api_token(client, username: str, password: str = PASSWORD) -> dict:
 def run_worker_burst(env_overrides: dict | None = None) -> subprocess.CompletedProcess:
     """A real RQ worker process (``python -m jobs.worker --burst``) on the same database."""
     env = dict(os.environ)
+    env.setdefault("SECRET_KEY", _test_config()["SECRET_KEY"])  # the portal refuses to start without one
     env.update(env_overrides or {})
     return subprocess.run([sys.executable, "-m", "jobs.worker", "--burst"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)

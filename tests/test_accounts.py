@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditLog, Membership, Notification, User
+from tests.conftest import PASSWORD
 
 
 def _new_account(b, base, **overrides):
@@ -168,3 +169,72 @@ def test_notifications_mark_read(new_browser, people, run_in_app, run_jobs):
     assert "unread-count" not in liaison.get("/notifications/").get_data(as_text=True)
     # Another user cannot touch it.
     assert admin.post_form(f"/notifications/{note_id}/read", page="/notifications/").status_code == 404
+
+
+# --- passwords and look-alike names -------------------------------------------
+
+WEAK = ["12345678", "password", "1234567890", "qwertyuiop", "woaini1314", "password12", "a123456789"]
+
+
+def test_weak_passwords_are_refused_at_account_creation(new_browser, people, run_in_app):
+    admin = new_browser()
+    admin.login("office-410105")
+    for weak in WEAK + ["new-liaison", "new-liaison-2024"]:
+        response = _new_account(admin, "/district/410105", password=weak)
+        assert response.status_code == 200, weak
+        assert "密码" in response.get_data(as_text=True)
+    assert run_in_app(lambda: User.by_username("new-liaison")) is None
+    assert _new_account(admin, "/district/410105", password="portal-demo-2026").status_code == 302
+
+
+def test_weak_passwords_are_refused_at_password_change(browser, people):
+    browser.login("office-41")
+    for weak in WEAK + ["office-41", "OFFICE-41-x1"]:
+        response = browser.post_form("/account/password", {"current_password": PASSWORD, "new_password": weak,
+                                                            "confirm": weak})
+        assert response.status_code == 200, weak
+    page = browser.post_form("/account/password", {"current_password": PASSWORD, "new_password": "12345678",
+                                                   "confirm": "12345678"}).get_data(as_text=True)
+    assert "密码长度不能少于10个字符" in page
+    easy = browser.post_form("/account/password", {"current_password": PASSWORD, "new_password": "woaini1314",
+                                                   "confirm": "woaini1314"}).get_data(as_text=True)
+    assert "该密码太容易被猜到" in easy
+    ok = browser.post_form("/account/password", {"current_password": PASSWORD, "new_password": "correct-horse-2",
+                                                 "confirm": "correct-horse-2"})
+    assert ok.status_code == 302
+
+
+def test_weak_passwords_are_refused_at_an_admin_reset(new_browser, people):
+    admin = new_browser()
+    admin.login("office-410105")
+    target = people["edu-410105001"]
+    url = f"/district/410105/accounts/{target.id}"
+    for weak in ("password", "edu-410105001", "1234567890"):
+        admin.post_form(f"{url}/password", {"new_password": weak}, page=url)
+        assert new_browser().login("edu-410105001", weak).status_code == 200, weak
+    # The old password still works: nothing was reset.
+    assert new_browser().login("edu-410105001").status_code == 302
+    admin.post_form(f"{url}/password", {"new_password": "correct-horse-1-new"}, page=url)
+    assert new_browser().login("edu-410105001", "correct-horse-1-new").status_code == 302
+
+
+def test_a_look_alike_user_name_is_refused(new_browser, people, run_in_app):
+    admin = new_browser()
+    admin.login("office-41")
+    response = _new_account(admin, "/province/41", username="Office-41", display_name="河南省社区教育办公室",
+                            unit_code="41", role="office_admin", department="")
+    assert response.status_code == 200
+    assert "Office-41" in response.get_data(as_text=True)  # "the user name Office-41 is taken"
+    assert run_in_app(lambda: db.session.scalar(select(User.id).where(User.username == "Office-41"))) is None
+
+
+def test_the_database_refuses_user_names_that_differ_only_in_case(people, app):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        db.session.add(User(username="OFFICE-41", display_name="x", password_hash="x"))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+        db.session.remove()

@@ -63,8 +63,20 @@ def test_deactivated_user_is_refused(browser, people, run_in_app):
     run_in_app(lambda: setattr(db.session.get(User, people["office-4101"].id), "active", False))
     response = browser.login("office-4101")
     assert response.status_code == 200
-    assert "deactivated" in response.get_data(as_text=True) or "停用" in response.get_data(as_text=True)
     assert browser.get("/city/4101/").status_code == 302
+    # The right password of a deactivated account gets the answer a wrong one gets:
+    # the page does not confirm that the password is right.
+    page = response.get_data(as_text=True)
+    assert "用户名或密码错误" in page and "停用" not in page
+    wrong = browser.login("office-4101", "not-the-password").get_data(as_text=True)
+    assert _alert(page) == _alert(wrong)
+
+
+def _alert(page: str) -> str:
+    """The refusal part of the login page (the form's error messages)."""
+    import re
+
+    return " ".join(re.findall(r'class="invalid-feedback[^"]*"[^>]*>([^<]*)<', page))
 
 
 def test_deactivation_ends_an_open_session(browser, people, run_in_app):

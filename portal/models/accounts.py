@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import Optional
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -40,6 +41,10 @@ ROLE_LABELS = {
 }
 
 
+def new_session_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -53,6 +58,10 @@ class User(UserMixin, db.Model):
     home_unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Part of every session's id: replacing it ends all sessions of the account
+    #: (logout, password change or reset, deactivation). Random, so that a session
+    #: cannot be forged from the signing key alone.
+    session_key: Mapped[str] = mapped_column(String(64), default=new_session_key)
 
     home_unit: Mapped[Optional[Unit]] = relationship()
     memberships: Mapped[list["Membership"]] = relationship(
@@ -65,12 +74,13 @@ class User(UserMixin, db.Model):
         return self.active
 
     def get_id(self) -> str:
-        # Changing the password ends the other sessions of the account.
-        return f"{self.id}:{self.password_stamp}"
+        # The session cookie names the user and the current session key; the
+        # user loader accepts it only while the key is the account's current one.
+        return f"{self.id}:{self.session_key}"
 
-    @property
-    def password_stamp(self) -> str:
-        return str(int(self.password_changed_at.timestamp() * 1_000_000))
+    def end_sessions(self) -> None:
+        """Every session of this account ends at its next request."""
+        self.session_key = new_session_key()
 
     def set_password(self, password: str) -> None:
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
@@ -89,7 +99,15 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def by_username(cls, username: str) -> Optional["User"]:
-        return db.session.scalar(select(cls).where(cls.username == username))
+        """Case-insensitive: ``Office-41`` is ``office-41``."""
+        name = (username or "").strip()
+        if not name:
+            return None
+        return db.session.scalar(select(cls).where(func.lower(cls.username) == name.lower()))
+
+
+# Office-41 beside office-41: user names are unique whatever their case.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class Membership(db.Model):

@@ -45,6 +45,10 @@ def revoke_token(row: ApiToken, *, by: User) -> None:
 
 
 def revoke_all_tokens(user: User, *, by: Optional[User]) -> int:
+    """Revoke every token of ``user`` (password change or reset, deactivation)."""
     result = db.session.execute(update(ApiToken).where(
         ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    return result.rowcount or 0
+    count = result.rowcount or 0
+    if count:
+        record("token.revoke_all", user, by=by, username=user.username, count=count)
+    return count

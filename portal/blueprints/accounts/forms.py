@@ -28,8 +28,8 @@ class MembershipForm(FlaskForm):
 class UserCreateForm(MembershipForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(min=2, max=64)])
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=100)])
-    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=8, max=256)])
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(max=256)])
 
 
 class PasswordResetForm(FlaskForm):
-    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=256)])
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)])

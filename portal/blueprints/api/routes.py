@@ -6,10 +6,11 @@ from sqlalchemy import select
 
 from portal import access
 from portal.blueprints.api import api_error, bp
-from portal.extensions import db
+from portal.extensions import client_address, db
 from portal.models import Unit, User
 from portal.models._helpers import utcnow
-from portal.ratelimits import login_limits
+from portal.ratelimits import login_limits, remember_browser
+from portal.services.accounts import authenticate
 from portal.services.audit import record
 from portal.services.tokens import issue_token, revoke_token
 
@@ -25,15 +26,16 @@ def create_token():
     if not isinstance(data, dict) or not isinstance(data.get("username"), str) \
             or not isinstance(data.get("password"), str):
         return api_error(400, _("Send JSON with “username” and “password”."))
-    user = User.by_username(data["username"].strip())
-    if user is None or not user.check_password(data["password"]) or not user.active:
+    # One answer, in about the same time, for an unknown name, a wrong password and a deactivated account.
+    user = authenticate(data["username"], data["password"])
+    if user is None:
         record("user.login_failed", None, by=None, object_type="users", username=data["username"][:64],
-               address=request.remote_addr, via="api")
+               address=client_address(), via="api")
         db.session.commit()
-        return api_error(401, _("Wrong user name or password, or the account is deactivated."))
+        return api_error(401, _("Wrong user name or password."))
     clear, row = issue_token(user)
     db.session.commit()
-    return jsonify({"token": clear, "expires_at": _iso(row.expires_at)}), 201
+    return remember_browser(jsonify({"token": clear, "expires_at": _iso(row.expires_at)}), user.username), 201
 
 
 @bp.route("/tokens/current", methods=["DELETE"])

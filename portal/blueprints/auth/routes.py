@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -10,23 +10,40 @@ from sqlalchemy import select
 from portal import access
 from portal.blueprints.auth import bp
 from portal.blueprints.auth.forms import ConfirmForm, LoginForm, PasswordChangeForm, PreferencesForm
-from portal.extensions import db
-from portal.models import ApiToken, User
-from portal.ratelimits import login_limits
+from portal.extensions import client_address, db
+from portal.models import ApiToken
+from portal.ratelimits import login_limits, remember_browser
 from portal.services import ServiceError
-from portal.services.accounts import change_password, set_locale
+from portal.services.accounts import authenticate, change_password, set_locale
+from portal.services.accounts import logout as logout_service
 from portal.services.audit import record
 from portal.services.tokens import revoke_token
 from portal.workspace_urls import workspace_url
 
 
-def _safe_next(target: str | None) -> str | None:
-    if not target:
+def safe_next(target: str | None) -> str | None:
+    """``next=`` as a path on this site, or None.
+
+    Only a plain absolute path is kept: no scheme, no host, no ``//`` or ``/\\``
+    (browsers read a backslash as a slash), no control characters or spaces,
+    nothing a browser would normalise into another host."""
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
+        return None
+    # Decoded once more, as a careless proxy or browser might: still a path here?
+    decoded = unquote(target)
+    if decoded.startswith("//") or "\\" in decoded or any(ord(c) < 0x20 for c in decoded):
         return None
     return target
+
+
+_safe_next = safe_next  # the name the notification centre imports
 
 
 @bp.route("/")
@@ -43,20 +60,20 @@ def login():
         return redirect(url_for("auth.choose"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = User.by_username(form.username.data.strip())
-        if user is None or not user.check_password(form.password.data):
-            form.password.errors.append(_("Wrong user name or password."))
-        elif not user.active:
-            form.username.errors.append(_("This account has been deactivated. Ask your office administrator."))
-        else:
+        # One answer, in about the same time, for an unknown name, a wrong
+        # password and a deactivated account.
+        user = authenticate(form.username.data, form.password.data)
+        if user is not None:
             session.clear()
             login_user(user)
             session.permanent = True
             record("user.login", user, by=user)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")) or url_for("auth.choose"))
+            response = redirect(safe_next(request.args.get("next")) or url_for("auth.choose"))
+            return remember_browser(response, user.username)
+        form.password.errors.append(_("Wrong user name or password."))
         record("user.login_failed", None, by=None, object_type="users",
-               username=form.username.data[:64], address=request.remote_addr)
+               username=form.username.data[:64], address=client_address())
         db.session.commit()
         return render_template("auth/login.html", form=form), 200
     return render_template("auth/login.html", form=form)
@@ -67,6 +84,9 @@ def login():
 def logout():
     form = ConfirmForm()
     if form.validate_on_submit():
+        # Ends the session on the server too: a copy of the cookie no longer works.
+        logout_service(current_user._get_current_object())
+        db.session.commit()
         logout_user()
         session.clear()
         flash(_("You have logged out."), "info")
@@ -107,8 +127,10 @@ def password():
             getattr(form, exc.field or "current_password").errors.append(exc.message)
         else:
             db.session.commit()
-            login_user(current_user._get_current_object())  # the session id embeds the password stamp
-            flash(_("Your password is changed. Other sessions of this account are logged out."), "success")
+            # The session id embeds the new session key: this session goes on, the others end.
+            login_user(current_user._get_current_object())
+            flash(_("Your password is changed. Other sessions of this account are logged out and its API "
+                    "tokens are revoked."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/password.html", form=form)
 
