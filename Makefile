@@ -9,7 +9,7 @@ DEMO_ENV := SECRET_KEY_FILE=$(CURDIR)/$(DEMO_SECRET)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: setup demo serve test test-sqlite test-services worker bench vendor translations \
+.PHONY: fuzz setup demo serve test test-sqlite test-services worker bench vendor translations \
         extract-messages browser-deps db-upgrade clean
 
 setup: $(VENV)/.installed vendor translations
@@ -30,6 +30,9 @@ portal/static/vendor/.copied: package.json package-lock.json
 	   node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map \
 	   portal/static/vendor/bootstrap/
 	cp node_modules/htmx.org/dist/htmx.min.js portal/static/vendor/htmx/
+	mkdir -p portal/static/vendor/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	   portal/static/vendor/swagger-ui/
 	touch $@
 
 translations: $(VENV)/.installed
@@ -67,6 +70,11 @@ browser-deps:
 # (none: SQLite and in-process jobs).
 test: setup browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# A deeper Schemathesis run of the API than the suite's (FUZZ_EXAMPLES per operation and account).
+FUZZ_EXAMPLES ?= 300
+fuzz: setup
+	SCHEMATHESIS_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz_api.py $(PYTEST_ARGS)
 
 # Run the worker that executes jobs when REDIS_URL is set.
 worker: setup

@@ -66,6 +66,9 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
     from portal import markdown
 
     markdown.init_app(app)
+    from portal import args
+
+    args.init_app(app)  # the input boundary: JSON depth and NaN refused, schema refusals answered
     _configure_login(app)
     _register_blueprints(app)
     _register_errors(app)

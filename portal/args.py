@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 
 import marshmallow as ma
 from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
@@ -194,6 +195,37 @@ def loads(raw: bytes | str, *, max_depth: int = JSON_MAX_DEPTH) -> Any:
         raise InputError(_("The request body is not valid JSON."))
 
 
+class JSONProvider(DefaultJSONProvider):
+    """The app's JSON: ``request.get_json()`` anywhere refuses (as invalid JSON) bodies nested
+    deeper than ``JSON_MAX_DEPTH`` and NaN/Infinity, before ``json.loads`` recurses."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        text = s.decode("utf-8") if isinstance(s, (bytes, bytearray)) else s  # UnicodeDecodeError: a ValueError
+        limit = current_app.config.get("JSON_MAX_DEPTH", JSON_MAX_DEPTH) if current_app else JSON_MAX_DEPTH
+        if _depth_exceeds(text, limit):
+            raise ValueError("JSON nested too deep")
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        return super().loads(text, **kwargs)
+
+
+def init_app(app) -> None:
+    """The JSON provider, and a page's answer to input refused outside a form's own handling."""
+    app.json = JSONProvider(app)
+
+    @app.errorhandler(InputError)
+    def refused_input(exc: InputError):
+        from flask import render_template
+
+        from portal.extensions import db
+
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            from portal.blueprints.api import api_error
+
+            return api_error(400, exc.message, exc.field)
+        return render_template("errors/error.html", code=400, message=exc.message), 400
+
+
 # --- the parser -----------------------------------------------------------------------------------
 
 class PortalParser(FlaskParser):
@@ -229,6 +261,9 @@ class PortalParser(FlaskParser):
         return clean(location_data)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.messages
+        if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in self.__location_map__:
+            error = ma.ValidationError(next(iter(messages.values())))  # webargs files them under the location
         raise input_error(error)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from portal import access
-from portal.blueprints.api import bp, json_body
+from portal.blueprints.api import body, bp, operation
 from portal.extensions import db
 from portal.models import Meeting
+from portal.schemas import api as out
+from portal.schemas import meetings as schemas
 from portal.services import meetings as svc
 
-
+TAG = "meetings"
 
 
 def meeting_json(meeting: Meeting) -> dict:
@@ -33,33 +35,41 @@ def meeting_json(meeting: Meeting) -> dict:
 
 
 @bp.route("/units/<code>/meetings", methods=["POST"])
+@operation("Schedule a meeting of the unit (as a draft)", tag=TAG, body=schemas.MeetingIn,
+           responses={201: out.MeetingOut}, errors=(403, 404, 409))
 def create_meeting(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    meeting = svc.create_meeting(unit, json_body(), by=g.api_user)
+    meeting = svc.create_meeting(unit, body(), by=g.api_user)
     db.session.commit()
     return jsonify(meeting_json(meeting)), 201
 
 
 @bp.route("/meetings/<int:meeting_id>")
+@operation("A meeting: agenda, sign-in, decisions, state of the minutes", tag=TAG,
+           responses={200: out.MeetingOut}, errors=(404,))
 def get_meeting(meeting_id: int):
     return jsonify(meeting_json(access.meeting_or_404(g.api_user, meeting_id)))
 
 
 @bp.route("/meetings/<int:meeting_id>/agenda-items", methods=["POST"])
+@operation("Propose an agenda item (a liaison for the own department, or the office)", tag=TAG,
+           body=schemas.AgendaItemIn, responses={201: out.AgendaItemOut}, errors=(403, 404, 409))
 def propose_item(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
-    data = json_body()
-    item = svc.propose_item(meeting, title=data.get("title"), description=data.get("description"),
-                            department=data.get("department"), by=g.api_user)
+    data = body()
+    item = svc.propose_item(meeting, title=data["title"], description=data["description"],
+                            department=data["department"], by=g.api_user)
     db.session.commit()
     return jsonify({"id": item.id, "title": item.title, "department": item.department_code,
                     "status": item.status, "position": item.position}), 201
 
 
 @bp.route("/meetings/<int:meeting_id>/transitions", methods=["POST"])
+@operation("Move the meeting to another state (open, lock, held, publish the minutes, cancel)", tag=TAG,
+           body=schemas.TransitionIn, responses={200: out.MeetingOut}, errors=(403, 404, 409))
 def transition(meeting_id: int):
     meeting = access.meeting_or_404(g.api_user, meeting_id)
-    data = json_body()
-    svc.transition(meeting, str(data.get("to", "")), by=g.api_user, reason=data.get("reason") or "")
+    data = body()
+    svc.transition(meeting, data["to"], by=g.api_user, reason=data["reason"])
     db.session.commit()
     return jsonify(meeting_json(meeting))

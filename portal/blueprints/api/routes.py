@@ -1,18 +1,21 @@
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal import access
-from portal.blueprints.api import api_error, bp
+from portal.blueprints.api import api_error, body, bp, operation
 from portal.extensions import client_address, db
 from portal.models import Unit, User
 from portal.models._helpers import utcnow
 from portal.ratelimits import login_limits, remember_browser
 from portal.services.accounts import authenticate
 from portal.services.audit import record
+from portal.schemas import api as out
 from portal.services.tokens import issue_token, revoke_token
+
+TAG = "tokens and units"
 
 
 def _iso(value) -> str:
@@ -20,12 +23,11 @@ def _iso(value) -> str:
 
 
 @bp.route("/tokens", methods=["POST"])
+@operation("Issue a bearer token for a user name and password", tag=TAG, body=out.TokenIn,
+           responses={201: out.TokenOut}, errors=(401, 429), public=True)
 @login_limits
 def create_token():
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("username"), str) \
-            or not isinstance(data.get("password"), str):
-        return api_error(400, _("Send JSON with “username” and “password”."))
+    data = body()
     # One answer, in about the same time, for an unknown name, a wrong password and a deactivated account.
     user = authenticate(data["username"], data["password"])
     if user is None:
@@ -39,6 +41,7 @@ def create_token():
 
 
 @bp.route("/tokens/current", methods=["DELETE"])
+@operation("Revoke the token of this request", tag=TAG, responses={204: None})
 def revoke_current_token():
     revoke_token(g.api_token, by=g.api_user)
     db.session.commit()
@@ -46,6 +49,7 @@ def revoke_current_token():
 
 
 @bp.route("/me")
+@operation("The token's user and their memberships", tag=TAG, responses={200: out.MeOut})
 def me():
     user: User = g.api_user
     g.api_token.last_used_at = utcnow()
@@ -59,6 +63,7 @@ def me():
 
 
 @bp.route("/units/<code>")
+@operation("A unit and the units directly below it", tag=TAG, responses={200: out.UnitOut}, errors=(404,))
 def unit(code: str):
     unit = access.unit_or_404(g.api_user, code)
     children = db.session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code)).all()

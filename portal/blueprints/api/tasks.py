@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 
-from flask import abort, g, jsonify, request
-from flask_babel import gettext as _
+from flask import abort, g, jsonify
 from sqlalchemy import select
 
 from portal import access
 from portal.clock import local_today
-from portal.blueprints.api import api_error, bp, json_body
+from portal.blueprints.api import body, bp, operation, query
 from portal.extensions import db
-from portal.models import CascadeRun, Task, TaskStatus
+from portal.models import CascadeRun, Task
+from portal.schemas import api as out
+from portal.schemas import tasks as schemas
 from portal.services import tasks as svc
 
-
+TAG = "tasks"
 
 
 def _num(value):
@@ -45,52 +46,50 @@ def task_json(task: Task, *, full: bool = True) -> dict:
 
 
 @bp.route("/units/<code>/tasks", methods=["POST"])
+@operation("Issue a task of the unit", tag=TAG, body=schemas.TaskIn, responses={201: out.TaskOut},
+           errors=(403, 404, 409))
 def create_task(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    task = svc.create_task(unit, json_body(), by=g.api_user)
+    task = svc.create_task(unit, body(), by=g.api_user)
     db.session.commit()
     return jsonify(task_json(task)), 201
 
 
 @bp.route("/units/<code>/tasks")
+@operation("The unit's tasks (or its subtree's, or the caller's departments'), filtered", tag=TAG,
+           query=schemas.TaskFilter, responses={200: out.TaskListOut}, errors=(404,))
 def list_tasks(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    args = request.args
-    status = args.get("status") or ""
-    if status and status not in {s.value for s in TaskStatus}:
-        return api_error(400, _("status: unknown state %(state)s.", state=status), "status")
-    due_within = None
-    if args.get("due_within"):
-        try:
-            due_within = int(args["due_within"])
-        except ValueError:
-            return api_error(400, _("due_within must be a whole number of days."), "due_within")
-    stmt = svc.task_list(unit, g.api_user, today=local_today(),
-                         scope=args.get("scope") if args.get("scope") in svc.SCOPES else "unit", status=status,
-                         department=args.get("department") or "", due_within=due_within,
-                         overdue=args.get("overdue") in ("1", "true"), q=(args.get("q") or "").strip()[:100])
-    page = max(args.get("page", 1, type=int) or 1, 1)
-    per_page = min(max(args.get("per_page", 50, type=int) or 50, 1), 200)
+    f = query()
+    page, per_page = f["page"], f["per_page"]
+    stmt = svc.task_list(unit, g.api_user, today=local_today(), scope=f["scope"], status=f["status"] or "",
+                         department=f["department"] or "", due_within=f["due_within"], overdue=f["overdue"],
+                         q=f["q"])
     pagination = db.paginate(stmt, page=page, per_page=per_page, error_out=False)
     return jsonify({"items": [task_json(t, full=False) for t in pagination.items], "page": page,
                     "per_page": per_page, "total": pagination.total})
 
 
 @bp.route("/tasks/<int:task_id>")
+@operation("A task with its instances below, reports and supervision notices", tag=TAG,
+           responses={200: out.TaskOut}, errors=(404,))
 def get_task(task_id: int):
     return jsonify(task_json(access.task_or_404(g.api_user, task_id)))
 
 
 @bp.route("/tasks/<int:task_id>/cascade", methods=["POST"])
+@operation("Pass the task down (逐级分解); a job creates the instances", tag=TAG, body=schemas.CascadeIn,
+           responses={202: out.CascadeRunOut}, errors=(403, 404, 409))
 def cascade(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    run = svc.cascade_task(task, json_body().get("to"), by=g.api_user)
+    run = svc.cascade_task(task, body()["to"], by=g.api_user)
     db.session.commit()
     db.session.refresh(run)
     return jsonify(run_json(run)), 202
 
 
 @bp.route("/tasks/<int:task_id>/cascade/<int:run_id>")
+@operation("The progress of a cascade", tag=TAG, responses={200: out.CascadeRunOut}, errors=(404,))
 def cascade_state(task_id: int, run_id: int):
     task = access.task_or_404(g.api_user, task_id)
     run = db.session.scalar(select(CascadeRun).where(CascadeRun.id == run_id, CascadeRun.task_id == task.id))
@@ -104,28 +103,32 @@ def run_json(run: CascadeRun) -> dict:
 
 
 @bp.route("/tasks/<int:task_id>/reports", methods=["POST"])
+@operation("Report progress", tag=TAG, body=schemas.ReportIn, responses={201: out.ReportCreatedOut},
+           errors=(403, 404, 409))
 def report(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    row = svc.report_progress(task, json_body(), by=g.api_user)
+    row = svc.report_progress(task, body(), by=g.api_user)
     db.session.commit()
     return jsonify({"id": row.id, "percent": _num(row.percent), "actual_value": _num(row.actual_value),
                     "narrative": row.narrative, "task": task_json(task, full=False)}), 201
 
 
 @bp.route("/tasks/<int:task_id>/submit", methods=["POST"])
+@operation("Submit the task for review (验收)", tag=TAG, body=schemas.VersionIn,
+           responses={200: out.TaskSummaryOut}, errors=(403, 404, 409))
 def submit(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    data = request.get_json(silent=True) or {}
-    svc.submit_task(task, by=g.api_user, version=data.get("version") if isinstance(data, dict) else None)
+    svc.submit_task(task, by=g.api_user, version=body()["version"])
     db.session.commit()
     return jsonify(task_json(task, full=False))
 
 
 @bp.route("/tasks/<int:task_id>/review", methods=["POST"])
+@operation("Accept or return a submitted task (the assigning unit)", tag=TAG, body=schemas.ReviewIn,
+           responses={200: out.TaskSummaryOut}, errors=(403, 404, 409))
 def review(task_id: int):
     task = access.task_or_404(g.api_user, task_id)
-    data = json_body()
-    svc.review_task(task, str(data.get("decision", "")), data.get("comment"), by=g.api_user,
-                    version=data.get("version"))
+    data = body()
+    svc.review_task(task, data["decision"], data["comment"], by=g.api_user, version=data["version"])
     db.session.commit()
     return jsonify(task_json(task, full=False))
