@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from jobs import portal_job
 from portal.extensions import db
@@ -66,9 +67,43 @@ def _fan_out(run: CascadeRun) -> int:
     return len(todo)
 
 
+CASCADE_LOCK = 41_0001  # advisory-lock namespace of cascade runs
+_HELD: set[int] = set()  # cascade runs this process holds the lock of
+
+
+@contextmanager
+def _one_at_a_time(run_id: int):
+    """On PostgreSQL, one runner per cascade run: a session-level advisory lock on a
+    connection of its own, held for the whole job. A second copy of the job (requeued
+    while an orphaned work horse still runs the first) waits here, then finds the run
+    finished. If the worker dies, PostgreSQL drops its connection and the lock with it.
+    (SQLite has no second worker: its jobs run in-process.)"""
+    if db.engine.dialect.name != "postgresql":
+        yield True
+        return
+    if run_id in _HELD:  # nested in this process (an in-process run inside the run): the outer one does it
+        yield False
+        return
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:ns, :id)"), {"ns": CASCADE_LOCK, "id": run_id})
+        conn.commit()
+        _HELD.add(run_id)
+        try:
+            yield True
+        finally:
+            _HELD.discard(run_id)
+            conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": CASCADE_LOCK, "id": run_id})
+            conn.commit()
+
+
 @portal_job
 def run_cascade(run_id: int) -> int:
     """Fan a task out to its receiving units; safe to run again (skips units that have it)."""
+    with _one_at_a_time(run_id) as mine:
+        return _run_cascade(run_id) if mine else 0
+
+
+def _run_cascade(run_id: int) -> int:
     run = db.session.get(CascadeRun, run_id)
     if run is None or run.state == "finished":
         return 0

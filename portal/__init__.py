@@ -186,6 +186,39 @@ def _register_errors(app: Flask) -> None:
         db.session.rollback()
         return handler(409)(error)
 
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    def database_unavailable(error):
+        """The database went away (restart, failover, network): 503 with a retry hint, in the
+        user's language, never a stack trace. The pool drops the dead connections itself and
+        pre-ping (config) tests every connection it hands out, so the next request recovers."""
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           str(error).splitlines()[0][:300] if str(error) else error.__class__.__name__)
+        user = g.get("_login_user")
+        locale = getattr(user, "__dict__", {}).get("locale") if user is not None else None
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is gone; the pool discards it
+            pass
+        # The page must not touch the database again: render it for an anonymous visitor.
+        g._login_user = login_manager.anonymous_user()
+        from flask_babel import force_locale
+
+        with force_locale(locale if locale in app.config["LANGUAGES"] else select_locale()):
+            message = _("The portal cannot reach its database just now. Please try again in a few seconds.")
+            if _wants_json():
+                from flask import jsonify
+
+                response = jsonify({"error": {"code": "service_unavailable", "message": message}})
+                response.status_code = 503
+            else:
+                response = app.make_response((render_template("errors/error.html", code=503, message=message), 503))
+        response.headers["Retry-After"] = str(app.config.get("RETRY_AFTER_SECONDS", 5))
+        return response
+
+    for exc_class in (OperationalError, InterfaceError, DisconnectionError):
+        app.register_error_handler(exc_class, database_unavailable)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         message = _("The form expired or was not sent from this site. Please reload the page and try again.")

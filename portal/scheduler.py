@@ -1,7 +1,9 @@
 """Scheduled work for the embedded default (no Redis): a daemon thread in the
 web process runs the reminder sweep every few minutes. With ``REDIS_URL`` the
-RQ worker's scheduler does this instead (jobs/worker.py), and this thread is
-not started."""
+RQ worker's scheduler does this instead (jobs/worker.py); the web process then
+only runs the outbox sweep (jobs that could not reach Redis after their commit,
+portal/queue.py) every minute, so they go out once Redis is back even if the
+worker is busy or waiting for Redis itself."""
 from __future__ import annotations
 
 import logging
@@ -16,8 +18,10 @@ _lock = threading.Lock()
 
 def start_embedded_scheduler(app: Flask, every_seconds: int = 600) -> bool:
     global _started
-    if app.config.get("REDIS_URL") or app.config.get("TESTING") or not app.config.get("EMBEDDED_SCHEDULER", True):
+    if app.config.get("TESTING") or not app.config.get("EMBEDDED_SCHEDULER", True):
         return False
+    if app.config.get("REDIS_URL"):
+        return start_outbox_sweeper(app)
     with _lock:
         if _started:
             return False
@@ -47,3 +51,29 @@ def run_sweep(app: Flask) -> None:
             db.session.rollback()
         finally:
             db.session.remove()
+
+
+_sweeper_started = False
+
+
+def start_outbox_sweeper(app: Flask, every_seconds: int = 60) -> bool:
+    """With Redis: re-send the job outbox from the web process every minute."""
+    global _sweeper_started
+    with _lock:
+        if _sweeper_started:
+            return False
+        _sweeper_started = True
+
+    def loop() -> None:
+        stop = threading.Event()
+        while not stop.wait(every_seconds):
+            try:
+                from portal.queue import resend_outbox
+
+                resend_outbox(app)
+            except Exception:  # noqa: BLE001 - logged and tried again next time
+                log.exception("outbox sweep failed")
+
+    threading.Thread(target=loop, name="portal-outbox-sweeper", daemon=True).start()
+    log.info("outbox sweep every %d s", every_seconds)
+    return True

@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import Membership, Notification
 from tests.conftest import Browser, _test_config, run_worker_burst
 
-LOCAL_REDIS = "redis://127.0.0.1:6379/14"
+LOCAL_REDIS = "redis://127.0.0.1:6379/2"
 
 
 def _grant_through_the_page(client):
