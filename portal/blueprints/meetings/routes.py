@@ -9,12 +9,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import extract, select
 
-from portal import access
+from portal import access, args
 from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.meetings import bp
 from portal.extensions import db
 from portal.models import (AgendaItem, AttendanceStatus, Department, Material, Meeting, MeetingStatus, Unit)
 from portal.pagination import paginate
+from portal.schemas import meetings as schemas
 from portal.services import PermissionDenied, ServiceError
 from portal.services import meetings as svc
 
@@ -35,6 +36,11 @@ def _item_or_404(meeting: Meeting, item_id: int) -> AgendaItem:
 
 def _back(meeting: Meeting, anchor: str = ""):
     return redirect(url_for(".detail", meeting_id=meeting.id) + (f"#{anchor}" if anchor else ""))
+
+
+def _refusals(exc: ServiceError) -> dict[str, str]:
+    """Every field's message of a refused form (the schema's), or the service's one refusal."""
+    return dict(getattr(exc, "errors", None) or {exc.field or "_": exc.message})
 
 
 def _attempt(action, success: str | None = None):
@@ -93,17 +99,13 @@ def create():
     values = request.form if request.method == "POST" else {}
     errors: dict[str, str] = {}
     if request.method == "POST" and form.validate_on_submit():
-        data = {k: request.form.get(k) for k in ("title", "starts_at", "ends_at", "location", "agenda_closes_at",
-                                                  "notice_number", "series")}
-        data["invited_departments"] = request.form.getlist("departments")
-        data["invited_units"] = request.form.getlist("units")
         try:
-            meeting = svc.create_meeting(g.unit, data, by=current_user)
+            meeting = svc.create_meeting(g.unit, args.form(schemas.MeetingForm), by=current_user)
         except PermissionDenied:
             abort(403)
         except ServiceError as exc:
             db.session.rollback()
-            errors[exc.field or "_"] = exc.message
+            errors.update(_refusals(exc))
         else:
             db.session.commit()
             flash(_("The meeting is scheduled as a draft. Open the agenda when the invitations should go out."),
@@ -125,17 +127,24 @@ def edit(meeting_id: int):
     errors: dict[str, str] = {}
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        values = {k: request.form.get(k, "") for k in fields}
-        if request.form.get("version", type=int) != meeting.version:
+        values = {k: request.form.get(k, "") for k in fields}  # shown again as typed
+        try:
+            data = args.form(schemas.MeetingUpdate)
+        except ServiceError as exc:
+            errors.update(_refusals(exc))
+            data = None
+        if data is None:
+            pass
+        elif data.pop("version") != meeting.version:
             errors["_"] = _("Someone else changed this meeting while you were editing. Your input is kept below; "
                             "check the meeting and save again.")
             values["version"] = meeting.version
         else:
             try:
-                svc.update_meeting(meeting, values, by=current_user)
+                svc.update_meeting(meeting, data, by=current_user)
             except ServiceError as exc:
                 db.session.rollback()
-                errors[exc.field or "_"] = exc.message
+                errors.update(_refusals(exc))
             else:
                 db.session.commit()
                 flash(_("The meeting is updated."), "success")
@@ -180,11 +189,16 @@ def _decision_tasks(meeting: Meeting) -> dict[int, list]:
 @bp.route("/<int:meeting_id>/transition", methods=["POST"])
 def transition(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
-    target = request.form.get("to", "")
-    if _attempt(lambda: svc.transition(meeting, target, by=current_user, reason=request.form.get("reason", "")),
-                _("The meeting is now: %(state)s.", state=MeetingStatus(target).label
-                  if target in {s.value for s in MeetingStatus} else target)) is False and target == "cancelled":
-        return redirect(url_for(".cancel", meeting_id=meeting.id))
+
+    def act():
+        data = args.form(schemas.TransitionIn)
+        return svc.transition(meeting, data["to"], by=current_user, reason=data["reason"])
+
+    done = _attempt(act)
+    if done is False and meeting.status != MeetingStatus.CANCELLED.value and request.form.get("to") == "cancelled":
+        return redirect(url_for(".cancel", meeting_id=meeting.id))  # the form that asks for the reason
+    if done:
+        flash(_("The meeting is now: %(state)s.", state=meeting.status_enum.label), "success")
     return _back(meeting)
 
 
@@ -201,8 +215,9 @@ def propose(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
 
     def act():
-        item = svc.propose_item(meeting, title=request.form.get("title"), description=request.form.get("description"),
-                                department=request.form.get("department") or None, by=current_user)
+        data = args.form(schemas.AgendaItemIn)
+        item = svc.propose_item(meeting, title=data["title"], description=data["description"],
+                                department=data["department"], by=current_user)
         upload = request.files.get("material")
         if upload and upload.filename:
             svc.add_material(item, upload, by=current_user)
@@ -216,11 +231,13 @@ def propose(meeting_id: int):
 def decide(meeting_id: int, item_id: int):
     meeting = _meeting_or_404(meeting_id)
     item = _item_or_404(meeting, item_id)
-    target = request.form.get("merge_into", type=int)
-    merge_into = next((i for i in meeting.items if i.id == target), None) if target else None
-    _attempt(lambda: svc.decide_item(item, request.form.get("action", ""), by=current_user,
-                                     reason=request.form.get("reason", ""), merge_into=merge_into),
-             _("The item is updated."))
+
+    def act():
+        data = args.form(schemas.DecideItemForm)
+        merge_into = next((i for i in meeting.items if i.id == data["merge_into"]), None)
+        return svc.decide_item(item, data["action"], by=current_user, reason=data["reason"], merge_into=merge_into)
+
+    _attempt(act, _("The item is updated."))
     return _back(meeting, "proposals")
 
 
@@ -228,7 +245,8 @@ def decide(meeting_id: int, item_id: int):
 def move(meeting_id: int, item_id: int):
     meeting = _meeting_or_404(meeting_id)
     item = _item_or_404(meeting, item_id)
-    _attempt(lambda: svc.move_item(item, -1 if request.form.get("direction") == "up" else 1, by=current_user))
+    _attempt(lambda: svc.move_item(item, -1 if args.form(schemas.MoveForm)["direction"] == "up" else 1,
+                                   by=current_user))
     return _back(meeting, "agenda")
 
 
@@ -269,19 +287,21 @@ def carry(meeting_id: int, item_id: int):
 @bp.route("/<int:meeting_id>/attendance", methods=["POST"])
 def attendance(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
-    _attempt(lambda: svc.record_attendance(
-        meeting, request.form.get("department", ""), request.form.get("status", ""), by=current_user,
-        attendee_name=request.form.get("attendee_name", ""), delegate_name=request.form.get("delegate_name", ""),
-        reason=request.form.get("reason", "")), _("Sign-in recorded."))
+    def act():
+        data = args.form(schemas.AttendanceForm)
+        return svc.record_attendance(meeting, data["department"], data["status"], by=current_user,
+                                     attendee_name=data["attendee_name"], delegate_name=data["delegate_name"],
+                                     reason=data["reason"])
+
+    _attempt(act, _("Sign-in recorded."))
     return _back(meeting, "attendance")
 
 
 @bp.route("/<int:meeting_id>/decisions", methods=["POST"])
 def add_decision(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
-    data = {k: request.form.get(k) for k in ("text", "lead_department", "due_date", "item_id")}
-    data["co_departments"] = request.form.getlist("co_departments")
-    _attempt(lambda: svc.add_decision(meeting, data, by=current_user), _("Decision recorded."))
+    _attempt(lambda: svc.add_decision(meeting, args.form(schemas.DecisionIn), by=current_user),
+             _("Decision recorded."))
     return _back(meeting, "decisions")
 
 
@@ -314,12 +334,14 @@ def minutes(meeting_id: int):
     if request.method == "POST":
         if not convener:
             abort(403)
-        body = request.form.get("body", "")
+        body = request.form.get("body", "")  # shown again as typed
         reason = request.form.get("reason", "")
         base = request.form.get("base_revision", type=int) or 0
         if ConfirmForm().validate_on_submit():
             try:
-                revision = svc.save_minutes(meeting, body, by=current_user, base_revision=base, reason=reason)
+                data = args.form(schemas.MinutesForm)
+                revision = svc.save_minutes(meeting, data["body"], by=current_user, base_revision=data["base_revision"],
+                                            reason=data["reason"])
             except PermissionDenied:
                 abort(403)
             except ServiceError as exc:

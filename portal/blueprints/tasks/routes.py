@@ -8,15 +8,13 @@ conflict message when someone else changed the task first (409).
 """
 from __future__ import annotations
 
-import re
-
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal import access
+from portal import access, args
 from portal.clock import local_today
 from portal.access import Permission
 from portal.blueprints.auth.forms import ConfirmForm
@@ -26,12 +24,13 @@ from portal.models import (CascadeRun, Decision, Department, Meeting, Supervisio
                            TaskReport, TaskReview, TaskStatus)
 from portal.models.tasks import OPEN_STATES, REPORTABLE_STATES
 from portal.pagination import paginate
+from portal.schemas import load
+from portal.schemas import tasks as schemas
 from portal.services import PermissionDenied, ServiceError
 from portal.services import tasks as svc
 from portal.tiers import policy_for
 
 CHILDREN_SHOWN = 100
-MAX_DUE_WITHIN_DAYS = 3660
 
 
 # --- loading -----------------------------------------------------------------------
@@ -45,17 +44,9 @@ def _task_or_404(task_id: int) -> Task:
     return task
 
 
-def _version() -> int | None:
-    return request.form.get("version", type=int)
-
-
-def _definition(form) -> dict:
-    data = {key: form.get(key, "") for key in ("title", "description", "due_date", "weight", "lead_department")}
-    data["co_departments"] = form.getlist("co_departments")
-    target = {"name": form.get("target_name", "").strip(), "unit": form.get("target_unit", "").strip(),
-              "value": form.get("target_value", "").strip()}
-    data["target"] = target if any(target.values()) else None
-    return data
+def _errors(exc: ServiceError) -> dict[str, str]:
+    """Every field's message of a refused form (the schema's), or the service's one refusal."""
+    return dict(getattr(exc, "errors", None) or {exc.field or "_": exc.message})
 
 
 def _definition_values(task: Task) -> dict:
@@ -79,16 +70,15 @@ def _form_values(form) -> dict:
 # --- the supervision list -------------------------------------------------------------
 
 def _list_query():
-    """The supervision list's statement and filters, shared by the page and the Excel export."""
-    args = request.args
-    scope = args.get("scope") if args.get("scope") in svc.SCOPES else "unit"
-    status = args.get("status") if args.get("status") in {s.value for s in TaskStatus} else ""
-    department = (args.get("department") or "")[:32]
-    due_within = args.get("due_within", type=int)
-    if due_within is not None:
-        due_within = min(max(due_within, 0), MAX_DUE_WITHIN_DAYS)
-    overdue = args.get("overdue") == "1"
-    q = (args.get("q") or "").strip()[:100]
+    """The supervision list's statement and filters, shared by the page and the Excel export.
+    Filters the schema refuses are dropped with a message: the unfiltered list is shown."""
+    try:
+        f = args.query(schemas.TaskFilter)
+    except ServiceError as exc:
+        flash(exc.message, "warning")
+        f = load(schemas.TaskFilter, {})
+    scope, status, department, due_within, overdue, q = (f["scope"], f["status"] or "", f["department"] or "",
+                                                         f["due_within"], f["overdue"], f["q"])
     today = local_today()
     own_departments = access.liaison_departments(current_user, g.unit)
 
@@ -132,13 +122,13 @@ def create():
     if request.method == "POST":
         values = _form_values(request.form)
         try:
-            task = svc.create_task(g.unit, _definition(request.form), by=current_user)
+            task = svc.create_task(g.unit, args.form(schemas.TaskIn), by=current_user)
         except PermissionDenied:
             db.session.rollback()
             abort(403)
         except ServiceError as exc:
             db.session.rollback()
-            errors[exc.field or "_"] = exc.message
+            errors.update(_errors(exc))
         else:
             task_id = task.id
             db.session.commit()
@@ -159,13 +149,14 @@ def edit(task_id: int):
     if request.method == "POST":
         values = _form_values(request.form)
         try:
-            svc.edit_task(task, _definition(request.form), by=current_user, version=_version())
+            svc.edit_task(task, args.form(schemas.TaskIn), by=current_user,
+                          version=args.form(schemas.VersionIn)["version"])
         except PermissionDenied:
             db.session.rollback()
             abort(403)
         except ServiceError as exc:
             db.session.rollback()
-            errors[exc.field or "_"] = exc.message
+            errors.update(_errors(exc))
             status = exc.status
         else:
             db.session.commit()
@@ -231,7 +222,7 @@ def detail(task_id: int):
     return _render_detail(_task_or_404(task_id))
 
 
-def _act(task: Task, form_name: str, action, success: str, then=None):
+def _act(task: Task, form_name: str, action, success, then=None):
     """One service call for a POST: commit, flash and redirect; or roll back and show the
     form again with the input kept (400, or 409 on a conflict); a refusal is a 403."""
     try:
@@ -243,16 +234,16 @@ def _act(task: Task, form_name: str, action, success: str, then=None):
         db.session.rollback()
         return _render_detail(task, failed=form_name, error=exc)
     target = then(result) if then else url_for(".detail", task_id=task.id)
+    message = success(result) if callable(success) else success
     db.session.commit()
-    flash(success, "success")
+    flash(message, "success")
     return redirect(target)
 
 
 @bp.route("/<int:task_id>/report", methods=["POST"])
 def report(task_id: int):
     task = _task_or_404(task_id)
-    data = {key: request.form.get(key) for key in ("percent", "actual_value", "narrative")}
-    return _act(task, "report", lambda: svc.report_progress(task, data, by=current_user,
+    return _act(task, "report", lambda: svc.report_progress(task, args.form(schemas.ReportIn), by=current_user,
                                                             files=request.files.getlist("evidence")),
                 _("Progress reported."))
 
@@ -260,26 +251,27 @@ def report(task_id: int):
 @bp.route("/<int:task_id>/submit", methods=["POST"])
 def submit(task_id: int):
     task = _task_or_404(task_id)
-    return _act(task, "submit", lambda: svc.submit_task(task, by=current_user, version=_version()),
+    return _act(task, "submit", lambda: svc.submit_task(task, by=current_user,
+                                                        version=args.form(schemas.VersionIn)["version"]),
                 _("The task is submitted for review."))
 
 
 @bp.route("/<int:task_id>/review", methods=["POST"])
 def review(task_id: int):
     task = _task_or_404(task_id)
-    decision = request.form.get("decision", "")
-    success = _("The task is accepted.") if decision == "accept" else _("The task is returned with your comment.")
-    return _act(task, "review", lambda: svc.review_task(task, decision, request.form.get("comment", ""),
-                                                        by=current_user, version=_version()), success)
+
+    def act():
+        data = args.form(schemas.ReviewIn)
+        return svc.review_task(task, data["decision"], data["comment"], by=current_user, version=data["version"])
+
+    return _act(task, "review", act, lambda review: _("The task is accepted.") if review.decision == "accept"
+                else _("The task is returned with your comment."))
 
 
 @bp.route("/<int:task_id>/cascade", methods=["POST"])
 def cascade(task_id: int):
     task = _task_or_404(task_id)
-    to: str | list[str] = request.form.get("to", "")
-    if to == "units":
-        to = [code for code in re.split(r"[\s,，、;；]+", request.form.get("codes", "")) if code]
-    return _act(task, "cascade", lambda: svc.cascade_task(task, to, by=current_user),
+    return _act(task, "cascade", lambda: svc.cascade_task(task, args.form(schemas.CascadeForm)["to"], by=current_user),
                 _("The task is being passed down."),
                 then=lambda run: url_for(".cascade_run", task_id=task.id, run_id=run.id))
 
@@ -297,15 +289,19 @@ def cascade_run(task_id: int, run_id: int):
 @bp.route("/<int:task_id>/reassign", methods=["POST"])
 def reassign(task_id: int):
     task = _task_or_404(task_id)
-    return _act(task, "reassign", lambda: svc.reassign_departments(
-        task, request.form.get("lead_department", ""), request.form.getlist("co_departments"), by=current_user,
-        version=_version()), _("The departments of this instance are changed."))
+
+    def act():
+        data = args.form(schemas.ReassignForm)
+        return svc.reassign_departments(task, data["lead_department"], data["co_departments"], by=current_user,
+                                        version=data["version"])
+
+    return _act(task, "reassign", act, _("The departments of this instance are changed."))
 
 
 @bp.route("/<int:task_id>/notices", methods=["POST"])
 def notice(task_id: int):
     task = _task_or_404(task_id)
-    return _act(task, "notice", lambda: svc.send_notice(task, request.form.get("text", ""), by=current_user),
+    return _act(task, "notice", lambda: svc.send_notice(task, args.form(schemas.NoticeForm)["text"], by=current_user),
                 _("The supervision notice is sent."))
 
 
@@ -317,7 +313,7 @@ def respond(task_id: int, notice_id: int):
     if found is None:
         abort(404)
     return _act(task, f"respond-{found.id}",
-                lambda: svc.respond_notice(found, request.form.get("response", ""), by=current_user),
+                lambda: svc.respond_notice(found, args.form(schemas.RespondForm)["response"], by=current_user),
                 _("Your response is sent."))
 
 
@@ -329,7 +325,7 @@ def cancel(task_id: int):
     error = None
     if request.method == "POST":
         try:
-            svc.cancel_task(task, request.form.get("reason", ""), by=current_user)
+            svc.cancel_task(task, args.form(schemas.CancelForm)["reason"], by=current_user)
         except PermissionDenied:
             db.session.rollback()
             abort(403)
