@@ -86,6 +86,11 @@ def can_manage_user(actor: User, target: User) -> bool:
     return bool(units) and all(can(actor, Permission.MANAGE_ACCOUNTS, u) for u in units)
 
 
+def reads_below(user: User, unit: Unit) -> bool:
+    """Whether the user may open any unit below ``unit`` (offices and viewers; a liaison never)."""
+    return any(_office_or_viewer_over(m, unit) for m in memberships_of(user))
+
+
 def visible_units_clause(user: User, permission: Permission = Permission.VIEW):
     """A SQL clause on ``Unit`` selecting the units the user may see (or manage)."""
     clauses = []

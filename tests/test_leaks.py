@@ -124,7 +124,7 @@ def test_home_page_counts_only_tasks_the_reader_may_open(new_browser, people, tr
     run_in_app(make)
     liaison = _as(new_browser, "edu-410105")   # a liaison at the district: the street's task is not theirs
     page = liaison.get("/district/410105/").get_data(as_text=True)
-    assert 'id="count-overdue-below">0<' in page
+    assert 'id="count-overdue-below"' not in page   # no count of what lies below, where nothing below is theirs
     office = _as(new_browser, "office-410105")
     assert 'id="count-overdue-below">1<' in office.get("/district/410105/").get_data(as_text=True)
 
@@ -216,3 +216,22 @@ def test_excel_row_errors_are_the_same_for_missing_and_not_yours(new_browser, pe
     assert messages["2"].replace(str(child_ids[0]), "#") == messages["3"].replace(str(missing), "#")
     for name in ("经八路街道", "花园路街道"):
         assert name not in page
+
+
+# --- 5. found by the content matrix ----------------------------------------------------------
+
+def test_a_liaison_is_not_shown_the_units_below_it_cannot_open(new_browser, client, people):
+    """The units-below list, its search (and its htmx fragment), and the API's unit body."""
+    username, workspace = "civil-410105", "/district/410105"
+    b = _as(new_browser, username)
+    for url, headers in ((f"{workspace}/", {}), (f"{workspace}/?q=街道", {}), (f"{workspace}/?q=4101", {}),
+                         (f"{workspace}/?q=街道", {"HX-Request": "true"})):
+        text = b.get(url, headers=headers).get_data(as_text=True)
+        assert "经八路街道" not in text and "410105002" not in text, url
+    assert b.get("/street/410105001/").status_code == 404
+    body = client.get("/api/v1/units/410105", headers=api_token(client, username)).get_json()
+    assert body["code"] == "410105" and body["children"] == []
+    office = _as(new_browser, "office-410105")
+    assert "经八路街道" in office.get(f"{workspace}/").get_data(as_text=True)
+    body = client.get("/api/v1/units/410105", headers=api_token(client, "office-410105")).get_json()
+    assert [c["code"] for c in body["children"]] == ["410105001", "410105002"]

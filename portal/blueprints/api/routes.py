@@ -66,7 +66,9 @@ def me():
 @operation("A unit and the units directly below it", tag=TAG, responses={200: out.UnitOut}, errors=(404,))
 def unit(code: str):
     unit = access.unit_or_404(g.api_user, code)
-    children = db.session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code)).all()
+    children = db.session.scalars(select(Unit).where(Unit.parent_id == unit.id,
+                                                     access.visible_units_clause(g.api_user))
+                                  .order_by(Unit.code)).all()
     return jsonify({
         "code": unit.code, "name": unit.name, "tier": unit.tier,
         "parent_code": unit.parent.code if unit.parent else None,

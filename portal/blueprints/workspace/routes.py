@@ -14,8 +14,9 @@ from portal.pagination import paginate
 
 
 def _children_query(unit: Unit, q: str):
-    """Without a search: the direct children. With one: the whole subtree by name or code."""
-    stmt = select(Unit)
+    """Without a search: the direct children. With one: the whole subtree by name or code.
+    Either way only the units the reader may open."""
+    stmt = select(Unit).where(access.visible_units_clause(current_user))
     if q:
         stmt = stmt.where(Unit.subtree_clause(unit), Unit.id != unit.id,
                           Unit.name.contains(q, autoescape=True) | Unit.code.startswith(q, autoescape=True))
@@ -27,7 +28,8 @@ def _children_query(unit: Unit, q: str):
 def home():
     unit: Unit = g.unit
     q = (request.args.get("q") or "").strip()[:50]
-    children = paginate(_children_query(unit, q)) if g.policy.child_tier else None
+    below = bool(g.policy.child_tier) and access.reads_below(current_user, unit)
+    children = paginate(_children_query(unit, q)) if below else None
     if request.headers.get("HX-Request") and children is not None:
         return render_template("workspace/_children.html", unit=unit, children=children, q=q)
     seats = db.session.execute(
@@ -44,7 +46,7 @@ def home():
     return render_template(
         "workspace/home.html", unit=unit, children=children, q=q,
         departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
-        task_counts=_task_counts(unit),
+        task_counts=_task_counts(unit), reads_below=below,
         can_manage=access.can(current_user, access.Permission.MANAGE_ACCOUNTS, unit),
     )
 
