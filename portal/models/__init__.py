@@ -11,3 +11,4 @@ from portal.models.tasks import (  # noqa: F401
     OPEN_STATES, CascadeRun, SupervisionNotice, Task, TaskEvidence, TaskReport, TaskReview, TaskStatus,
 )
 from portal.models.jobs import OutboxJob  # noqa: F401
+from portal.models.metrics import MetricReconcile, MetricState, MetricValue  # noqa: F401
