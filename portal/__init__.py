@@ -63,8 +63,12 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
                    default_translation_directories="translations")
     limiter.init_app(app)
 
-    from portal import markdown
+    from portal import markdown, queue, uploads  # noqa: F401
 
+    # queue and uploads add SQLAlchemy session listeners when imported: import them here,
+    # before any request thread runs. Imported lazily by the first upload in a threaded
+    # server, the listener list changed while another thread's commit walked it
+    # ("deque mutated during iteration": a 500 after the commit, and its jobs not sent).
     markdown.init_app(app)
     from portal import args
 
