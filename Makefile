@@ -9,7 +9,7 @@ DEMO_ENV := SECRET_KEY_FILE=$(CURDIR)/$(DEMO_SECRET)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: fuzz setup demo serve test test-sqlite test-services worker bench vendor translations \
+.PHONY: load fuzz setup demo serve test test-sqlite test-services worker bench vendor translations \
         extract-messages browser-deps db-upgrade clean
 
 setup: $(VENV)/.installed vendor translations
@@ -82,6 +82,18 @@ worker: setup
 
 bench: setup $(DEMO_SECRET)
 	$(DEMO_ENV) $(BIN)/python -m bench.run
+
+# A bounded load test on 127.0.0.1: its own PostgreSQL database (LOAD_DB, dropped and
+# re-created), the Henan demo, gunicorn and an RQ worker, Locust headless. Prints errors,
+# p50, p95 and throughput against the goal (0 errors). See bench/load/run.py.
+LOAD_USERS ?= 200
+LOAD_SECONDS ?= 60
+LOAD_DB ?= portal_load
+LOAD_REDIS ?= redis://127.0.0.1:6379/15
+load: setup
+	$(BIN)/pip install --quiet -r requirements-load.txt
+	LOAD_USERS=$(LOAD_USERS) LOAD_SECONDS=$(LOAD_SECONDS) LOAD_DB=$(LOAD_DB) LOAD_REDIS=$(LOAD_REDIS) \
+	  $(BIN)/python -m bench.load.run
 
 clean:
 	rm -rf $(VENV) node_modules portal/static/vendor instance
