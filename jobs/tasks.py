@@ -8,6 +8,7 @@ from sqlalchemy import insert, select, text
 
 from jobs import portal_job
 from portal.extensions import db
+from portal.metrics import mark_dirty
 from portal.models import (CascadeRun, Membership, Notification, Role, SupervisionNotice, Task, TaskReview,
                            TaskStatus, User)
 from portal.models._helpers import utcnow
@@ -57,6 +58,8 @@ def _fan_out(run: CascadeRun) -> int:
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
         db.session.execute(insert(Task), svc.instance_rows(task, batch, created_by_id=run.requested_by_id))
+        # Counted with the batch: the new instances, and the task that is no longer a leaf.
+        mark_dirty([task.unit_id, *(unit.id for unit in batch)])
         run.done += len(batch)
         db.session.commit()
     if task.status == TaskStatus.ASSIGNED.value:

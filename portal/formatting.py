@@ -48,3 +48,14 @@ def format_local_datetime(value: datetime | None) -> str:
     if locale is not None and locale.language == "zh":
         return babel_format_datetime(value, "yyyy年M月d日 HH:mm", rebase=False)
     return babel_format_datetime(value, "medium", rebase=False)
+
+
+def percent_of(numerator, denominator, *, scale: int = 100) -> float | None:
+    """numerator / denominator × scale as a percent with one decimal, rounded half up (as SQL and
+    Excel round); ``None`` when the denominator is 0. The one rounding rule of every indicator."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if not denominator:
+        return None
+    value = Decimal(str(numerator or 0)) * scale / Decimal(str(denominator))
+    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))

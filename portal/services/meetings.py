@@ -16,6 +16,7 @@ from portal.models import (AgendaItem, Attendance, AttendanceStatus, Decision, D
                            ItemKind, ItemStatus, Material, Meeting, MeetingInvitation, MeetingStatus,
                            MeetingUnitInvitation, Minutes, MinutesRevision, Unit, User)
 from portal.models._helpers import utcnow
+from portal.metrics import mark_dirty
 from portal.queue import enqueue
 from portal.schemas import meetings as schemas
 from portal.schemas import valid
@@ -194,6 +195,7 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
     db.session.flush()
     record("meeting.transition", meeting, by=by, unit=meeting.unit, old=current.value, new=target.value,
            reason=reason or None)
+    mark_dirty([meeting.unit_id])  # meetings held
     if target is S.AGENDA_OPEN and current is S.DRAFT:
         enqueue("jobs.meetings.notify_invitees", meeting.id, "meeting_invited")
     elif target is S.AGENDA_LOCKED:
@@ -448,6 +450,7 @@ def add_decision(meeting: Meeting, data: dict[str, Any], *, by: User) -> Decisio
     db.session.flush()
     meeting.decisions.append(decision)
     record("decision.create", decision, by=by, unit=meeting.unit, meeting=meeting.id, lead=lead, co=co)
+    mark_dirty([meeting.unit_id])
     return decision
 
 
@@ -459,6 +462,7 @@ def delete_decision(decision: Decision, *, by: User) -> None:
     meeting.decisions.remove(decision)
     db.session.delete(decision)
     db.session.flush()
+    mark_dirty([meeting.unit_id])
 
 
 # --- who hears about it ------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select, update
 
 from portal import access
 from portal.extensions import db
+from portal.metrics import mark_dirty
 from portal.models import (CascadeRun, Decision, MeetingStatus, Membership, Role, SupervisionNotice,
                            Task, TaskEvidence, TaskReport, TaskReview, TaskStatus, Unit, User)
 from portal.models._helpers import utcnow
@@ -60,6 +61,7 @@ def create_task(unit: Unit, data: dict[str, Any], *, by: User, decision: Optiona
     db.session.flush()
     record("task.create", task, by=by, unit=unit, title=task.title, lead=lead, co=co,
            due=task.due_date.isoformat(), decision=decision.id if decision else None)
+    mark_dirty([unit.id])
     enqueue("jobs.tasks.notify_task_assigned", task.id)
     return task
 
@@ -112,6 +114,8 @@ def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Ta
             **definition, version=Task.version + 1).execution_options(synchronize_session=False))
     db.session.flush()
     record("task.edit", task, by=by, unit=task.unit, **{k: str(v) for k, v in changes.items()})
+    if definition:  # due date and weight count at every instance
+        mark_dirty(db.session.scalars(select(Task.unit_id).where(Task.root_id == task.id).distinct()))
     return task
 
 
@@ -235,6 +239,7 @@ def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterab
     db.session.flush()
     record("task.report", task, by=by, unit=task.unit, percent=str(percent),
            actual=str(actual) if actual is not None else None, report=report.id)
+    mark_dirty([task.unit_id])
     _rollup_later(task)
     return report
 
@@ -251,6 +256,7 @@ def submit_task(task: Task, *, by: User, version: Optional[int] = None) -> Task:
     task.status = T.SUBMITTED.value
     db.session.flush()
     record("task.submit", task, by=by, unit=task.unit)
+    mark_dirty([task.unit_id])
     enqueue("jobs.tasks.notify_task_submitted", task.id)
     _rollup_later(task)
     return task
@@ -279,6 +285,7 @@ def review_task(task: Task, decision: str, comment: str, *, by: User, version: O
     db.session.flush()
     record("task.accept" if decision == "accept" else "task.return", task, by=by, unit=task.unit, comment=comment)
     _settle_decision(task)
+    mark_dirty([task.unit_id])
     enqueue("jobs.tasks.notify_task_reviewed", review.id)
     _rollup_later(task)
     return review
@@ -302,6 +309,8 @@ def cancel_task(task: Task, reason: str, *, by: User) -> Task:
                            .execution_options(synchronize_session=False))
     db.session.flush()
     record("task.cancel", task, by=by, unit=task.unit, reason=reason, instances_below=len(cancelled))
+    mark_dirty([task.unit_id, *(db.session.scalars(select(Task.unit_id).where(Task.id.in_(cancelled)).distinct())
+                                if cancelled else [])])
     _rollup_later(task)
     return task
 
@@ -326,6 +335,7 @@ def send_notice(task: Task, text: str, *, by: User) -> SupervisionNotice:
     db.session.add(notice)
     db.session.flush()
     record("task.notice", task, by=by, unit=task.unit, notice=notice.id, text=text[:200])
+    mark_dirty([task.unit_id])
     enqueue("jobs.tasks.notify_notice", notice.id)
     return notice
 
@@ -340,6 +350,7 @@ def respond_notice(notice: SupervisionNotice, response: str, *, by: User) -> Sup
     notice.response, notice.responded_by_id, notice.responded_at = response, by.id, utcnow()
     db.session.flush()
     record("task.notice_response", notice.task, by=by, unit=notice.task.unit, notice=notice.id)
+    mark_dirty([notice.task.unit_id])
     return notice
 
 
@@ -392,6 +403,7 @@ def _settle_decision(task: Task) -> None:
         decision.status = DecisionStatus.CLOSED.value
         db.session.flush()
         record("decision.status", decision, by=None, unit=task.unit, status=decision.status, task=task.id)
+        mark_dirty([decision.meeting.unit_id])
 
 
 # --- reading: the supervision lists ------------------------------------------------------------

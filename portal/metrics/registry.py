@@ -1,0 +1,351 @@
+"""The metric registry: every figure of the portal, declared once.
+
+A **metric** is additive (a count or a sum), so that a unit's subtree value is
+its own value plus its children's subtree values. It is a *stock* (as of now,
+stored under the period ``current``) or a *flow* (per calendar month on the
+Beijing calendar, stored under ``YYYY-MM``; a quarter, half-year or year is
+the sum of its months). Metrics come in **families**: one SQL statement yields
+``(unit_id, period, <one column per metric>)`` for the units' **own** records,
+and one drill-down statement per metric yields the records behind a value.
+
+An **indicator** is a numerator metric over a denominator metric, divided at
+read time (rates are never stored: they do not add up).
+
+Adding a figure is one declaration here, never a new table, job or page.
+
+Definitions (each is pinned by a test in tests/test_metrics.py):
+
+Task figures count **leaf task instances**: instances not passed down any
+further (no child instances), where the work is done. A cascaded task
+therefore counts once per receiving unit and never again at the units that
+passed it down, so a subtree sum counts nothing twice.
+
+* ``tasks.total``: leaf instances that are not cancelled.
+* ``tasks.open``: leaf instances assigned, in progress, submitted or returned.
+* ``tasks.accepted``: leaf instances accepted (验收) by the assigning unit.
+* ``tasks.overdue``: open leaf instances whose due date is before today
+  (Beijing calendar); refreshed every day just after midnight.
+* ``tasks.accepted_on_time``: accepted leaf instances whose acceptance (the
+  latest "accept" review) fell on or before the due date, Beijing calendar.
+* ``tasks.progress_weighted`` and ``tasks.weight``: Σ progress × weight and
+  Σ weight over the leaf instances that are not cancelled (progress is the
+  latest reported percent).
+* ``reports.expected`` (flow): every leaf instance that is not cancelled is
+  expected to report at least once in every month it is open: from the month
+  it was created to the month it was accepted, or to the current month while
+  it is not accepted.
+* ``reports.received`` (flow): leaf instances (not cancelled) with at least
+  one progress report dated in the month (Beijing calendar); one per instance
+  and month however many reports.
+* ``meetings.held`` (flow): the unit's joint meetings that were held (held or
+  minutes published), in the month they started (local time).
+* ``decisions.open`` / ``decisions.closed``: decisions (议定事项) of the unit's
+  meetings, by state.
+* ``notices.open``: supervision notices (督办单) on the unit's task instances
+  (not cancelled) that have not been answered.
+
+Indicators (percent, 0–100, one decimal, rounded half up; ``null`` when the
+denominator is 0):
+
+* ``completion_rate`` = tasks.accepted / tasks.total
+* ``on_time_rate`` = tasks.accepted_on_time / tasks.accepted
+* ``progress`` = tasks.progress_weighted / tasks.weight (already a percent)
+* ``reporting_rate`` = reports.received / reports.expected
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Callable, Optional
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Date, String, and_, case, exists, func, literal, null, or_, select, union_all
+from sqlalchemy.orm import aliased
+
+from portal.extensions import db
+from portal.metrics import sql
+from portal.models import Decision, Meeting, MeetingStatus, SupervisionNotice, Task, TaskReport, TaskReview
+from portal.models.tasks import OPEN_STATES, TaskStatus
+
+STOCK, FLOW = "stock", "flow"
+CURRENT = "current"
+#: A filter on the column holding the unit id (``None``: every unit).
+UnitFilter = Optional[Callable]
+
+
+def _where_units(units: UnitFilter, column):
+    return units(column) if units is not None else literal(True)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: object
+    kind: str
+    family: str
+    #: Counts are integers; sums keep their decimals.
+    integer: bool = True
+
+    @property
+    def column(self) -> str:
+        return self.key.replace(".", "_")
+
+    def own_sql(self, units: UnitFilter = None, today: Optional[date] = None):
+        """``(unit_id, period, value)`` of the units' own records."""
+        stmt = FAMILIES[self.family].statement(units, today or _today()).subquery()
+        return select(stmt.c.unit_id, stmt.c.period, stmt.c[self.column].label("value"))
+
+    def drilldown(self, units: UnitFilter, periods: Optional[list[str]] = None, today: Optional[date] = None):
+        """The records behind the value: ``(kind, id, unit_id, title, status, day, period, value)``;
+        for a flow, ``periods`` are the months asked for."""
+        rows = FAMILIES[self.family].drill(self.key, units, today or _today()).subquery()
+        stmt = select(rows)
+        if self.kind == FLOW and periods is not None:
+            stmt = stmt.where(rows.c.period.in_(periods))
+        return stmt.order_by(rows.c.period, rows.c.unit_id, rows.c.id)
+
+
+@dataclass(frozen=True)
+class Family:
+    key: str
+    kind: str
+    statement: Callable  # (units, today) -> Select(unit_id, period, <metric columns>)
+    drill: Callable      # (metric key, units, today) -> Select(record columns)
+    metrics: tuple[Metric, ...]
+    #: Its values change with the date alone: refreshed by the daily job.
+    dated: bool = False
+
+
+@dataclass(frozen=True)
+class Indicator:
+    key: str
+    label: object
+    numerator: str
+    denominator: str
+    #: 100 for a rate; 1 when the quotient already is a percent (weighted progress).
+    scale: int = 100
+
+
+def _today() -> date:
+    from portal.clock import local_today
+
+    return local_today()
+
+
+# --- the records every figure comes from --------------------------------------------------
+
+def _leaf():
+    child = aliased(Task)
+    return ~exists().where(child.parent_id == Task.id)
+
+
+def _accepted_at():
+    return (select(func.max(TaskReview.at)).where(TaskReview.task_id == Task.id, TaskReview.decision == "accept")
+            .scalar_subquery())
+
+
+def _count(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+CANCELLED = TaskStatus.CANCELLED.value
+ACCEPTED = TaskStatus.ACCEPTED.value
+
+
+def _task_conditions(today: date) -> dict:
+    live = Task.status != CANCELLED
+    accepted = Task.status == ACCEPTED
+    return {
+        "tasks.total": live,
+        "tasks.open": Task.status.in_(OPEN_STATES),
+        "tasks.accepted": accepted,
+        "tasks.overdue": and_(Task.status.in_(OPEN_STATES), Task.due_date < today),
+        "tasks.accepted_on_time": and_(accepted, sql.local_date(_accepted_at()) <= Task.due_date),
+    }
+
+
+def _task_sums() -> dict:
+    live = Task.status != CANCELLED
+    return {"tasks.progress_weighted": case((live, Task.progress * Task.weight), else_=0),
+            "tasks.weight": case((live, Task.weight), else_=0)}
+
+
+def tasks_statement(units: UnitFilter, today: date):
+    columns = [_count(cond).label(key.replace(".", "_")) for key, cond in _task_conditions(today).items()]
+    columns += [func.round(func.sum(expr), 4).label(key.replace(".", "_")) for key, expr in _task_sums().items()]
+    return (select(Task.unit_id.label("unit_id"), literal(CURRENT, String).label("period"), *columns)
+            .where(_leaf(), _where_units(units, Task.unit_id)).group_by(Task.unit_id))
+
+
+def tasks_drill(key: str, units: UnitFilter, today: date):
+    conditions, sums = _task_conditions(today), _task_sums()
+    where = conditions.get(key, Task.status != CANCELLED)
+    value = sums[key] if key in sums else literal(1)
+    return select(literal("task", String).label("kind"), Task.id.label("id"), Task.unit_id.label("unit_id"),
+                  Task.title.label("title"), Task.status.label("status"), Task.due_date.label("day"),
+                  literal(CURRENT, String).label("period"), value.label("value")).where(
+        _leaf(), where, _where_units(units, Task.unit_id))
+
+
+# Reports: expected per (leaf instance, month it is open), received per (leaf instance, month it reported in).
+
+def _month_table(units: UnitFilter, today: date):
+    """The months from the earliest task of the units to the current month: (period, first_day, last_day)."""
+    first = db.session.scalar(select(func.min(Task.created_at)).where(_where_units(units, Task.unit_id)))
+    end = date(today.year, today.month, 1)
+    # Beijing is ahead of UTC: a task's local month is never before its UTC month.
+    start = min(date(first.year, first.month, 1), end) if first is not None else end
+    months, month = [], start
+    while month <= end:
+        following = date(month.year + (month.month == 12), 1 if month.month == 12 else month.month + 1, 1)
+        months.append(select(literal(month.strftime("%Y-%m"), String).label("period"),
+                             literal(month, Date).label("first_day"),
+                             literal(following - timedelta(days=1), Date).label("last_day")))
+        month = following
+    return union_all(*months).subquery("months") if len(months) > 1 else months[0].subquery("months")
+
+
+def _expected_pairs(units: UnitFilter, today: date):
+    live = (select(Task.id.label("task_id"), Task.unit_id.label("unit_id"),
+                   sql.local_date(Task.created_at).label("from_day"),
+                   case((Task.status == ACCEPTED, sql.local_date(_accepted_at())), else_=null()).label("to_day"))
+            .where(_leaf(), Task.status != CANCELLED, _where_units(units, Task.unit_id)).subquery("live"))
+    months = _month_table(units, today)
+    return (select(live.c.task_id, live.c.unit_id, months.c.period)
+            .select_from(live.join(months, and_(live.c.from_day <= months.c.last_day,
+                                                or_(live.c.to_day.is_(None), live.c.to_day >= months.c.first_day)))))
+
+
+def _received_pairs(units: UnitFilter):
+    reported = (select(TaskReport.task_id.label("task_id"), Task.unit_id.label("unit_id"),
+                       sql.local_month(TaskReport.at).label("period"))
+                .join(Task, Task.id == TaskReport.task_id)
+                .where(_leaf(), Task.status != CANCELLED, _where_units(units, Task.unit_id)).subquery("reported"))
+    return select(reported.c.task_id, reported.c.unit_id, reported.c.period).distinct()
+
+
+def reports_statement(units: UnitFilter, today: date):
+    expected = _expected_pairs(units, today).subquery("expected")
+    received = _received_pairs(units).subquery("received")
+    both = union_all(
+        select(expected.c.unit_id, expected.c.period, literal(1).label("e"), literal(0).label("r")),
+        select(received.c.unit_id, received.c.period, literal(0).label("e"), literal(1).label("r")),
+    ).subquery("pairs")
+    return (select(both.c.unit_id, both.c.period, func.sum(both.c.e).label("reports_expected"),
+                   func.sum(both.c.r).label("reports_received"))
+            .group_by(both.c.unit_id, both.c.period))
+
+
+def reports_drill(key: str, units: UnitFilter, today: date):
+    pairs = (_expected_pairs(units, today) if key == "reports.expected" else _received_pairs(units)).subquery()
+    return (select(literal("task", String).label("kind"), Task.id.label("id"), Task.unit_id.label("unit_id"),
+                   Task.title.label("title"), Task.status.label("status"), Task.due_date.label("day"),
+                   pairs.c.period.label("period"), literal(1).label("value"))
+            .join(Task, Task.id == pairs.c.task_id))
+
+
+# Meetings held, by the month they started.
+
+HELD = (MeetingStatus.HELD.value, MeetingStatus.MINUTES_PUBLISHED.value)
+
+
+def _held(units: UnitFilter):
+    return (select(Meeting.id.label("id"), Meeting.unit_id.label("unit_id"), Meeting.title.label("title"),
+                   Meeting.status.label("status"), Meeting.starts_at.label("starts_at"),
+                   sql.wall_month(Meeting.starts_at).label("period"))
+            .where(Meeting.status.in_(HELD), _where_units(units, Meeting.unit_id)).subquery("held"))
+
+
+def meetings_statement(units: UnitFilter, today: date):
+    held = _held(units)
+    return (select(held.c.unit_id, held.c.period, func.count().label("meetings_held"))
+            .group_by(held.c.unit_id, held.c.period))
+
+
+def meetings_drill(key: str, units: UnitFilter, today: date):
+    held = _held(units)
+    return select(literal("meeting", String).label("kind"), held.c.id, held.c.unit_id, held.c.title,
+                  held.c.status, held.c.starts_at.label("day"), held.c.period, literal(1).label("value"))
+
+
+# Decisions of the unit's meetings, open and closed.
+
+def decisions_statement(units: UnitFilter, today: date):
+    return (select(Meeting.unit_id.label("unit_id"), literal(CURRENT, String).label("period"),
+                   _count(Decision.status == "open").label("decisions_open"),
+                   _count(Decision.status == "closed").label("decisions_closed"))
+            .join(Meeting, Meeting.id == Decision.meeting_id)
+            .where(_where_units(units, Meeting.unit_id)).group_by(Meeting.unit_id))
+
+
+def decisions_drill(key: str, units: UnitFilter, today: date):
+    status = key.rpartition(".")[2]
+    return (select(literal("decision", String).label("kind"), Decision.id.label("id"),
+                   Meeting.unit_id.label("unit_id"), func.substr(Decision.text, 1, 200).label("title"),
+                   Decision.status.label("status"), Decision.due_date.label("day"),
+                   literal(CURRENT, String).label("period"), literal(1).label("value"))
+            .join(Meeting, Meeting.id == Decision.meeting_id)
+            .where(Decision.status == status, _where_units(units, Meeting.unit_id)))
+
+
+# Supervision notices not yet answered.
+
+def _open_notices(units: UnitFilter):
+    return (SupervisionNotice.responded_at.is_(None), Task.status != CANCELLED, _where_units(units, Task.unit_id))
+
+
+def notices_statement(units: UnitFilter, today: date):
+    return (select(Task.unit_id.label("unit_id"), literal(CURRENT, String).label("period"),
+                   func.count(SupervisionNotice.id).label("notices_open"))
+            .join(Task, Task.id == SupervisionNotice.task_id).where(*_open_notices(units)).group_by(Task.unit_id))
+
+
+def notices_drill(key: str, units: UnitFilter, today: date):
+    return (select(literal("notice", String).label("kind"), SupervisionNotice.id.label("id"),
+                   Task.unit_id.label("unit_id"), Task.title.label("title"), literal("open", String).label("status"),
+                   SupervisionNotice.sent_at.label("day"), literal(CURRENT, String).label("period"),
+                   literal(1).label("value"))
+            .join(Task, Task.id == SupervisionNotice.task_id).where(*_open_notices(units)))
+
+
+# --- the declarations -------------------------------------------------------------------------
+
+def _family(key, kind, statement, drill, metrics, dated=False) -> Family:
+    return Family(key, kind, statement, drill,
+                  tuple(Metric(k, label, kind, key, integer) for k, label, integer in metrics), dated)
+
+
+FAMILIES: dict[str, Family] = {f.key: f for f in (
+    _family("tasks", STOCK, tasks_statement, tasks_drill, [
+        ("tasks.total", _l("Tasks"), True),
+        ("tasks.open", _l("Open tasks"), True),
+        ("tasks.accepted", _l("Accepted tasks"), True),
+        ("tasks.overdue", _l("Overdue tasks"), True),
+        ("tasks.accepted_on_time", _l("Tasks accepted on time"), True),
+        ("tasks.progress_weighted", _l("Weighted progress points"), False),
+        ("tasks.weight", _l("Task weight"), False),
+    ], dated=True),
+    _family("reports", FLOW, reports_statement, reports_drill, [
+        ("reports.expected", _l("Reports expected"), True),
+        ("reports.received", _l("Reports received"), True),
+    ], dated=True),
+    _family("meetings", FLOW, meetings_statement, meetings_drill, [
+        ("meetings.held", _l("Meetings held"), True),
+    ]),
+    _family("decisions", STOCK, decisions_statement, decisions_drill, [
+        ("decisions.open", _l("Open decisions"), True),
+        ("decisions.closed", _l("Closed decisions"), True),
+    ]),
+    _family("notices", STOCK, notices_statement, notices_drill, [
+        ("notices.open", _l("Open supervision notices"), True),
+    ]),
+)}
+
+REGISTRY: dict[str, Metric] = {m.key: m for f in FAMILIES.values() for m in f.metrics}
+
+INDICATORS: dict[str, Indicator] = {i.key: i for i in (
+    Indicator("completion_rate", _l("Completion rate"), "tasks.accepted", "tasks.total"),
+    Indicator("on_time_rate", _l("On-time rate"), "tasks.accepted_on_time", "tasks.accepted"),
+    Indicator("progress", _l("Weighted progress"), "tasks.progress_weighted", "tasks.weight", scale=1),
+    Indicator("reporting_rate", _l("Reporting rate"), "reports.received", "reports.expected"),
+)}
