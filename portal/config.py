@@ -71,6 +71,11 @@ class Config:
         self.LOGIN_LIMIT_ADDRESS = os.environ.get("LOGIN_LIMIT_ADDRESS", "30 per 15 minutes")
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = False
+        # Redis down must not lock everybody out: the limits fall back to per-process
+        # memory until the storage answers again (and any other storage error lets the
+        # request through rather than answering 500).
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
         self.API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "30"))
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "20"))
         self.DEMO_PASSWORD = os.environ.get("PORTAL_DEMO_PASSWORD", "portal-demo-2026")

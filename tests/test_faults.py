@@ -25,6 +25,18 @@ needs_postgres_and_redis = pytest.mark.skipif(
     not (ON_POSTGRES and os.environ.get("REDIS_URL")), reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL")
 
 
+@pytest.fixture(autouse=True)
+def _restore_limiter():
+    """The apps made here init the one limiter object with their own storage; give the
+    suite's app its storage back afterwards (the clean-up resets the limiter through it)."""
+    from portal.extensions import limiter
+
+    saved = dict(limiter.__dict__)
+    yield
+    limiter.__dict__.clear()
+    limiter.__dict__.update(saved)
+
+
 def _count(app, stmt):
     with app.app_context():
         try:
@@ -272,3 +284,11 @@ def test_worker_killed_mid_cascade_is_retried_and_every_street_has_one_instance(
     streets = run_in_app(lambda: db.session.scalar(select(func.count(Unit.id)).where(Unit.tier == "street")))
     assert streets == 2586
     assert len(per_street) == 2586 and {n for _unit, n in per_street} == {1}
+
+
+def test_login_still_works_when_redis_is_down(app, people):
+    """The login throttle keeps its counts in Redis; with Redis down people can still log in."""
+    down = create_app(dict(_test_config(), REDIS_URL=DEAD_REDIS, RATELIMIT_STORAGE_URI=DEAD_REDIS))
+    b = Browser(down.test_client())
+    assert b.login("office-410105").status_code == 302
+    assert b.get("/district/410105/").status_code == 200
