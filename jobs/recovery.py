@@ -7,8 +7,9 @@
   portal does not wait that long: a started job whose worker has not sent a
   heartbeat for ``abandoned_after`` seconds has its entry expired now, and RQ's
   own abandoned-job handling runs at once: with retries left (every portal job
-  has ``Retry(max=3)``) the job is queued again, otherwise it goes to the
-  failed registry. Jobs are idempotent, so the re-run gives the same result.
+  has ``Retry(max=3)``) the job is queued again, at once (not after the retry
+  interval: the worker died, not the job), otherwise it goes to the failed
+  registry. Jobs are idempotent, so the re-run gives the same result.
 * :func:`maintenance`: a self-rescheduling job (every ``MAINTENANCE_EVERY``
   seconds) that runs the check above and re-sends the job outbox
   (``portal.queue.resend_outbox``). ``python -m jobs.worker`` also runs both
@@ -54,7 +55,13 @@ def requeue_abandoned(queue, abandoned_after: int = ABANDONED_AFTER) -> list[str
             connection.zadd(registry.key, {entry: 1}, xx=True)  # expired long ago, in RQ's terms
             expired.append(job_id)
     if expired:
-        registry.cleanup()  # RQ: retry (queued again) or failed registry
+        registry.cleanup()  # RQ: retry (scheduled after the retry interval) or failed registry
+        # The worker died, not the job: no reason to wait out the retry interval.
+        scheduled = queue.scheduled_job_registry
+        for job_id in expired:
+            if job_id in scheduled.get_job_ids(cleanup=False):
+                scheduled.remove(job_id)
+                queue.enqueue_job(Job.fetch(job_id, connection=connection), at_front=True)
         log.warning("abandoned jobs (no worker heartbeat for %d s) handed back to RQ: %s", abandoned_after,
                     ", ".join(expired))
     return expired

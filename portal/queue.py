@@ -15,9 +15,10 @@ the worker's start and the web process's sweep thread) sends it again. Jobs
 are written to be safe to run twice, so a job sent twice does no harm; a job
 never silently disappears.
 
-RQ jobs carry ``Retry(max=3)``: a job that raises, or whose worker was killed
-(see ``jobs.recovery.requeue_abandoned``), is queued again, at most three
-times, then kept in RQ's failed registry.
+RQ jobs carry ``Retry(max=3)``: a job that raises runs again after 10 s, 1 min
+and 5 min (the worker's scheduler queues it); a job whose worker was killed is
+queued again at once (``jobs.recovery.requeue_abandoned``); after three
+retries it stays in RQ's failed registry.
 """
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ from portal.extensions import db
 log = logging.getLogger(__name__)
 _PENDING = "portal_pending_jobs"
 DEFAULT_TIMEOUT = 300
-RETRIES = 3
+#: A job that raises runs again after 10 s, 1 min and 5 min (a database restart or a
+#: failover is over by then), then stays in RQ's failed registry.
+RETRY_INTERVALS = [10, 60, 300]
 #: A row younger than this may still be on its way to Redis from the request that wrote it.
 OUTBOX_GRACE_SECONDS = 30
 
@@ -76,7 +79,7 @@ def redis_connection(app=None):
     url = app.config["REDIS_URL"]
     pools = app.extensions.setdefault("portal_redis", {})
     if url not in pools:
-        pools[url] = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        pools[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
     return pools[url]
 
 
@@ -108,7 +111,8 @@ def run_inline(path: str, *args: Any) -> Any:
 def _send(queue, path: str, args, job_id: Optional[str], timeout: int):
     from rq import Retry
 
-    return queue.enqueue(path, *args, job_id=job_id, job_timeout=timeout, retry=Retry(max=RETRIES))
+    return queue.enqueue(path, *args, job_id=job_id, job_timeout=timeout,
+                         retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS))
 
 
 def _note_failure(exc: Exception) -> None:
