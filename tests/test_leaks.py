@@ -235,3 +235,58 @@ def test_a_liaison_is_not_shown_the_units_below_it_cannot_open(new_browser, clie
     assert "经八路街道" in office.get(f"{workspace}/").get_data(as_text=True)
     body = client.get("/api/v1/units/410105", headers=api_token(client, "office-410105")).get_json()
     assert [c["code"] for c in body["children"]] == ["410105001", "410105002"]
+
+
+@pytest.fixture
+def decision_task(tree, people, run_in_app):
+    """Published minutes of the district with a decision, the street invited; the district's task
+    issued from the decision, and the street's instance of it."""
+    from datetime import date
+
+    from portal.extensions import db
+    from portal.models import Decision, Meeting, MeetingUnitInvitation, Task
+
+    def make():
+        meeting = Meeting(unit_id=tree["410105"].id, title="金水区第一次联席会议", starts_at=datetime(2026, 1, 5, 9),
+                          status="minutes_published",
+                          unit_invitations=[MeetingUnitInvitation(unit_id=tree["410105001"].id)])
+        db.session.add(meeting)
+        db.session.flush()
+        decision = Decision(meeting_id=meeting.id, text="年内建成标准化社区学校", lead_department_code="edu")
+        db.session.add(decision)
+        db.session.flush()
+        district = Task(unit_id=tree["410105"].id, title="区级督办：社区学校", lead_department_code="edu",
+                        co_department_codes=[], due_date=date(2030, 1, 1), decision_id=decision.id)
+        db.session.add(district)
+        db.session.flush()
+        street = Task(unit_id=tree["410105001"].id, parent_id=district.id, root_id=district.id, title="街道实例",
+                      lead_department_code="edu", co_department_codes=[], due_date=date(2030, 1, 1),
+                      decision_id=decision.id)
+        db.session.add(street)
+        db.session.flush()
+        return meeting.id, district.id, street.id
+    return run_in_app(make)
+
+
+def test_an_invited_office_does_not_see_the_conveners_tasks_on_the_meeting_page(new_browser, decision_task):
+    meeting_id, district_task, _street_task = decision_task
+    street_office = _as(new_browser, "office-410105001")
+    text = street_office.get(f"/street/410105001/meetings/{meeting_id}/").get_data(as_text=True)
+    assert "年内建成标准化社区学校" in text          # the decision is the meeting's
+    assert "区级督办：社区学校" not in text           # the district's task is not the street's
+    assert street_office.get(f"/district/410105/tasks/{district_task}/").status_code == 404
+    office = _as(new_browser, "office-410105")
+    assert "区级督办：社区学校" in office.get(f"/district/410105/meetings/{meeting_id}/").get_data(as_text=True)
+
+
+def test_a_task_names_its_decision_and_meeting_only_to_those_who_may_open_the_meeting(new_browser, decision_task):
+    meeting_id, _district_task, street_task = decision_task
+    url = f"/street/410105001/tasks/{street_task}/"
+    liaison = _as(new_browser, "civil-410105001")   # sees the street's task, not the district's meeting
+    assert liaison.get(f"/street/410105001/meetings/{meeting_id}/").status_code == 404
+    text = liaison.get(url).get_data(as_text=True)
+    assert "金水区第一次联席会议" not in text and "年内建成标准化社区学校" not in text
+    assert 'id="lineage-decision"' in text and "金水区联席会议的议定事项" in text
+    office = _as(new_browser, "office-410105001")  # the invited office opens the meeting: the link is there
+    text = office.get(url).get_data(as_text=True)
+    assert "金水区第一次联席会议" in text and "年内建成标准化社区学校" in text

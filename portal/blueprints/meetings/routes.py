@@ -174,13 +174,15 @@ def detail(meeting_id: int):
 
 
 def _decision_tasks(meeting: Meeting) -> dict[int, list]:
-    """The tasks issued from each decision of published minutes, in one query."""
+    """The tasks issued from each decision of published minutes that the reader may open, in one query
+    (an invited unit reads the meeting, not the convening unit's tasks)."""
     from portal.models import Task
 
     if meeting.status != MeetingStatus.MINUTES_PUBLISHED.value or not meeting.decisions:
         return {}
     tasks: dict[int, list] = {d.id: [] for d in meeting.decisions}
-    for task in db.session.scalars(select(Task).where(Task.decision_id.in_(list(tasks)), Task.parent_id.is_(None))
+    for task in db.session.scalars(select(Task).where(Task.decision_id.in_(list(tasks)), Task.parent_id.is_(None),
+                                                      access.visible_tasks_clause(current_user))
                                    .order_by(Task.id)):
         tasks[task.decision_id].append(task)
     return tasks
