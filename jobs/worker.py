@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         queue = rq_queue(app)
         queue.enqueue("jobs.meetings.send_reminders", True, job_id=REMINDER_SWEEP_ID)
         schedule_maintenance(app)
+        from jobs.metrics import schedule as schedule_metrics
+
+        schedule_metrics(app)  # the metrics reconcile every hour, the daily refresh after midnight
     worker = Worker([rq_queue(app)], connection=redis_connection(app), job_monitoring_interval=HEARTBEAT_SECONDS)
     worker.work(burst=args.burst, with_scheduler=True)
     return 0

@@ -1,5 +1,6 @@
 """Scheduled work for the embedded default (no Redis): a daemon thread in the
-web process runs the reminder sweep every few minutes. With ``REDIS_URL`` the
+web process runs the reminder sweep every few minutes, and the metrics reconcile
+and daily refresh (:func:`run_metric_schedule`). With ``REDIS_URL`` the
 RQ worker's scheduler does this instead (jobs/worker.py); the web process then
 only runs the outbox sweep (jobs that could not reach Redis after their commit,
 portal/queue.py) every minute, so they go out once Redis is back even if the
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, time
 
 from flask import Flask
 
@@ -48,6 +50,38 @@ def run_sweep(app: Flask) -> None:
             send_reminders()
         except Exception:  # noqa: BLE001 - a failed sweep is logged and retried next time
             log.exception("reminder sweep failed")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+    run_metric_schedule(app)
+
+
+_daily_done_for = None
+
+
+def run_metric_schedule(app: Flask) -> None:
+    """Without Redis: the metrics reconcile (when the last one is older than its interval) and,
+    once a day just after midnight Beijing time, the refresh of the figures that change with
+    the date alone."""
+    global _daily_done_for
+    from portal.extensions import db
+
+    with app.app_context():
+        try:
+            from jobs.metrics import DAILY_AFTER_MIDNIGHT, RECONCILE_EVERY, daily_overdue, reconcile
+            from portal.clock import local_now
+            from portal.metrics import last_reconcile
+            from portal.models._helpers import utcnow
+
+            now = local_now()
+            if _daily_done_for != now.date() and now - datetime.combine(now.date(), time()) >= DAILY_AFTER_MIDNIGHT:
+                daily_overdue()
+                _daily_done_for = now.date()
+            last = last_reconcile()
+            if last is None or utcnow() - last.at >= RECONCILE_EVERY:
+                reconcile()
+        except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+            log.exception("metrics schedule failed")
             db.session.rollback()
         finally:
             db.session.remove()

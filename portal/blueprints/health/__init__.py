@@ -52,6 +52,18 @@ def _outbox() -> dict:
     return outbox_status()
 
 
+@detail("metrics")
+def _metrics() -> dict:
+    """Stored figures: units waiting for a refresh, and what the last reconcile found."""
+    from portal.metrics import dirty_unit_ids, last_reconcile
+
+    last = last_reconcile()
+    return {"dirty_units": len(dirty_unit_ids()),
+            "last_reconcile_at": last.at.replace(microsecond=0).isoformat() + "Z" if last else None,
+            "last_reconcile_figures": last.figures if last else None,
+            "last_reconcile_drifted": last.drifted if last else None}
+
+
 def _may_see_details() -> bool:
     token = current_app.config.get("HEALTHZ_TOKEN")
     scheme, _sep, sent = request.headers.get("Authorization", "").partition(" ")
