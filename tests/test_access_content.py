@@ -101,7 +101,7 @@ TABLES = {
     "tasks": ["task-district", "task-street"], "task_reports": ["report-district", "report-street"],
     "task_evidence": ["evidence"], "task_reviews": ["review"],
     "supervision_notices": ["notice", "notice-response"], "cascade_runs": ["run-city", "run-district"],
-    "notifications": ["notification"], "users": ["account-district", "account-street"],
+    "notifications": ["notification"], "users": ["account-district", "account-street", "account-two-seats"],
     "audit_log": ["audit-district", "audit-street"],
     # No text of their own that a page shows:
     "units": ["unit-code", "unit-name"],
@@ -175,6 +175,8 @@ def may_open(username, marker: dict) -> bool:
     rule, unit = marker["rule"], marker["unit"]
     if rule == "unit":          # units; tasks and their reports, notices, reviews, runs; accounts seated there
         return unit in _readable_units(username)
+    if rule == "any":           # an account seated at several units: readers of any of them
+        return bool(set(marker["units"]) & _readable_units(username))
     if rule == "meeting":       # the convening unit's readers, and offices/viewers over an invited unit
         return unit in _readable_units(username) or bool(
             set(marker["invited"]) & _units(username, {"office_admin", "office_staff", "viewer"}))
@@ -235,6 +237,17 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
             db.session.flush()
             db.session.add(Membership(user_id=user.id, unit_id=unit[code], role="liaison", department_code="women"))
             ids[f"user-{code}"] = user.id
+        # A liaison seated at a street of the victim and at the sibling district too: the sibling's
+        # administrators manage the account, but its seat in the victim's subtree is not theirs to see.
+        two = User(username="victim-two-seats", display_name=m("account-two-seats", "any", None,
+                                                                units=[code, "410102"]), active=True,
+                   home_unit_id=unit["410102"])
+        two.set_password("x" * 12)
+        db.session.add(two)
+        db.session.flush()
+        db.session.add_all([Membership(user_id=two.id, unit_id=marked_street.id, role="liaison", department_code="women"),
+                            Membership(user_id=two.id, unit_id=unit["410102"], role="liaison", department_code="women")])
+        ids["user-two"] = two.id
         db.session.flush()
         ids["membership"] = db.session.query(Membership).filter_by(user_id=ids["user-410105"]).one().id
 
@@ -410,9 +423,9 @@ def _fillings(rule, ids, username, method):
         for unit in at(["410105"]):
             yield dict(unit, decision_id=ids["decision"])
     elif "user_id" in args:
-        for code in ("410105", "410105001"):
+        for code, user in (("410105", "user-410105"), ("410105001", "user-410105001"), ("410102", "user-two")):
             for unit in at([code]):
-                yield dict(unit, user_id=ids[f"user-{code}"], membership_id=ids["membership"], action="deactivate")
+                yield dict(unit, user_id=ids[user], membership_id=ids["membership"], action="deactivate")
     elif "note_id" in args:
         yield {"note_id": ids["note"]}
     elif "token_id" in args:

@@ -290,3 +290,20 @@ def test_a_task_names_its_decision_and_meeting_only_to_those_who_may_open_the_me
     office = _as(new_browser, "office-410105001")  # the invited office opens the meeting: the link is there
     text = office.get(url).get_data(as_text=True)
     assert "金水区第一次联席会议" in text and "年内建成标准化社区学校" in text
+
+
+def test_an_account_page_shows_only_the_seats_its_reader_may_open(new_browser, tree, people, create_user,
+                                                                  run_in_app):
+    from portal.extensions import db
+    from portal.models import Membership
+
+    user = create_user("two-seats", tree["410102"], "liaison", "women")
+    run_in_app(lambda: db.session.add(Membership(user_id=user.id, unit_id=tree["410105001"].id, role="liaison",
+                                                 department_code="women")))
+    sibling = _as(new_browser, "office-410102")    # administers the seat at 中原区, not the one at 经八路街道
+    for url in ("/district/410102/accounts/", f"/district/410102/accounts/{user.id}", "/district/410102/accounts/?q=two"):
+        text = sibling.get(url).get_data(as_text=True)
+        assert "TWO-SEATS" in text and "中原区 ·" in text, url
+        assert "经八路街道" not in text, url
+    office = _as(new_browser, "office-410105")
+    assert "经八路街道 ·" in office.get(f"/district/410105/accounts/{user.id}").get_data(as_text=True)
