@@ -51,6 +51,9 @@ def register_cli(app: Flask) -> None:
             db.session.rollback()
             raise click.ClickException(exc.message)
         db.session.commit()
+        from portal.metrics import rebuild_all
+
+        rebuild_all()  # the demo's figures, at once (later writes refresh them)
         for line in result.report.lines():
             click.echo(line)
         click.echo(_("Accounts created: %(created)d; already there: %(existing)d.",
