@@ -307,3 +307,21 @@ def test_an_account_page_shows_only_the_seats_its_reader_may_open(new_browser, t
         assert "经八路街道" not in text, url
     office = _as(new_browser, "office-410105")
     assert "经八路街道 ·" in office.get(f"/district/410105/accounts/{user.id}").get_data(as_text=True)
+
+
+def test_the_api_does_not_tell_others_that_draft_minutes_exist(client, new_browser, people):
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office)
+    for to in ("agenda_open", "agenda_locked", "held"):
+        _move(office, meeting_id, to)
+    url = f"{DISTRICT}/{meeting_id}/minutes"
+    office.post_form(url, {"body": f"{SECRET}\n", "base_revision": 0})
+    office.post_form(url, {"body": "第二稿\n", "base_revision": 1})
+    for reader in ("edu-410105", "viewer-41", "office-410105001"):
+        body = client.get(f"/api/v1/meetings/{meeting_id}", headers=api_token(client, reader)).get_json()
+        assert body["minutes"] == {"state": "none", "revision": 0}, reader
+    body = client.get(f"/api/v1/meetings/{meeting_id}", headers=api_token(client, "office-410105")).get_json()
+    assert body["minutes"] == {"state": "draft", "revision": 2}
+    _move(office, meeting_id, "minutes_published")
+    body = client.get(f"/api/v1/meetings/{meeting_id}", headers=api_token(client, "edu-410105")).get_json()
+    assert body["minutes"] == {"state": "published", "revision": 2}

@@ -29,8 +29,12 @@ def meeting_json(meeting: Meeting) -> dict:
         "attendance": [{"department": a.department_code, "status": a.status, "delegate": a.delegate_name or None,
                         "reason": a.reason or None} for a in meeting.attendance],
         "decisions": [d.as_dict() for d in meeting.decisions],
-        "minutes": {"state": "published" if minutes and minutes.is_published else ("draft" if minutes else "none"),
-                    "revision": minutes.revision if minutes else 0},
+        # Drafts are the convening office's: others learn neither that one exists nor how many there are.
+        "minutes": ({"state": "published" if minutes and minutes.is_published else ("draft" if minutes else "none"),
+                     "revision": minutes.revision if minutes else 0}
+                    if access.can_see_draft_minutes(g.api_user, meeting) else
+                    {"state": "published" if minutes and minutes.is_published else "none",
+                     "revision": minutes.revision if minutes and minutes.is_published else 0}),
     }
 
 
