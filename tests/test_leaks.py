@@ -325,3 +325,28 @@ def test_the_api_does_not_tell_others_that_draft_minutes_exist(client, new_brows
     _move(office, meeting_id, "minutes_published")
     body = client.get(f"/api/v1/meetings/{meeting_id}", headers=api_token(client, "edu-410105")).get_json()
     assert body["minutes"] == {"state": "published", "revision": 2}
+
+
+def test_the_sql_rules_for_lists_agree_with_the_rules_for_pages(app, tree, people, passed_down, decision_task,
+                                                                  run_in_app):
+    """Lists filter in SQL, pages check one object in Python: both must say the same for everyone."""
+    from sqlalchemy import select
+
+    from portal import access
+    from portal.extensions import db
+    from portal.models import Meeting, Task, Unit, User
+
+    def check():
+        meetings = db.session.scalars(select(Meeting)).all()
+        tasks = db.session.scalars(select(Task)).all()
+        units = db.session.scalars(select(Unit)).all()
+        assert meetings and tasks
+        for user in db.session.scalars(select(User)).all():
+            with app.test_request_context():
+                listed = set(db.session.scalars(select(Meeting.id).where(access.visible_meetings_clause(user))))
+                assert listed == {m.id for m in meetings if access.can_see_meeting(user, m)}, user.username
+                listed = set(db.session.scalars(select(Task.id).where(access.visible_tasks_clause(user))))
+                assert listed == {t.id for t in tasks if access.can_see_task(user, t)}, user.username
+                listed = set(db.session.scalars(select(Unit.id).where(access.visible_units_clause(user))))
+                assert listed == {u.id for u in units if access.can(user, access.Permission.VIEW, u)}, user.username
+    run_in_app(check)
