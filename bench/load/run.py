@@ -13,6 +13,11 @@
    that the office's cascade reached every street exactly once and that no job
    is left in the outbox, and stops every process it started.
 
+``LOAD_DB_RESTART_AT=30`` terminates every connection to the load database 30 s
+into the run (a database restart, without touching the shared server) and
+prints how many requests answered 503; requests in flight at that moment
+count as errors, everything after must work again.
+
 Only loopback addresses are accepted. The exit status is 0 when the goal is met.
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from urllib.parse import urlparse
@@ -119,6 +125,17 @@ def _sign_in(host: str, plan: dict, path: str) -> None:
         json.dump(plan, f, ensure_ascii=False)
 
 
+def _database_went_away(pg: str, name: str, killed: list[int]) -> None:
+    """LOAD_DB_RESTART_AT: what a database restart does to the portal, on this database only:
+    every connection to it is terminated (the shared server itself keeps running)."""
+    import psycopg
+
+    with psycopg.connect(pg.rstrip("/") + "/postgres", autocommit=True) as conn:
+        killed.append(conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()[0])
+    print(f"  (database connections terminated: {killed[-1]})", flush=True)
+
+
 def _wait_healthy(url: str, seconds: int = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -151,6 +168,14 @@ def _aggregated(stats_csv: str) -> dict:
         if row["Name"] == "Aggregated":
             return row
     raise SystemExit("no aggregated row in the Locust statistics")
+
+
+def _count_503(prefix: str) -> int:
+    path = prefix + "_failures.csv"
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        return sum(int(row["Occurrences"]) for row in csv.DictReader(f) if "503" in row["Error"])
 
 
 def _after(env: dict) -> dict:
@@ -213,6 +238,7 @@ def main() -> int:
           f"{len(plan['reporters'])} street tasks open for reports")
 
     procs: list[subprocess.Popen] = []
+    restarts: list[int] = []
     try:
         with open(os.path.join(work, "gunicorn.log"), "w") as web_log, \
                 open(os.path.join(work, "worker.log"), "w") as worker_log:
@@ -225,6 +251,9 @@ def main() -> int:
             _wait_healthy(host)
             _sign_in(host, plan, env["LOAD_PLAN"])
             prefix = os.path.join(work, "locust")
+            restart_at = int(_setting("LOAD_DB_RESTART_AT", "0"))
+            if restart_at:
+                threading.Timer(restart_at, _database_went_away, (pg, name, restarts)).start()
             with open(os.path.join(work, "locust.log"), "w") as locust_log:
                 subprocess.run([os.path.join(BIN, "locust"), "-f", os.path.join(ROOT, "bench", "load", "locustfile.py"),
                                 "--headless", "--users", str(users), "--spawn-rate", spawn, "--run-time", f"{seconds}s",
@@ -252,6 +281,9 @@ def main() -> int:
         print(f"  cascade       {after['cascade_state']}: {after['instances']} instances for {after['streets']} streets, "
               f"{after['duplicates']} duplicated, {after['cascade_seconds']} s")
     print(f"  outbox        {after['outbox']} job(s) waiting   (goal: 0)")
+    if restarts:
+        print(f"  db restart    {restarts[0]} connections terminated at {_setting('LOAD_DB_RESTART_AT', '0')} s; "
+              f"answers 503: {_count_503(prefix)}")
     if errors:
         failures = prefix + "_failures.csv"
         if os.path.exists(failures):
