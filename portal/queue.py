@@ -64,6 +64,19 @@ def enqueue(path: str, *args: Any, job_id: Optional[str] = None, timeout: int = 
     session.info.setdefault(_PENDING, []).append((path, args, job_id, timeout, outbox_id))
 
 
+def discard_pending() -> int:
+    """Drop the jobs queued so far in the current transaction, with their outbox rows
+    (for callers that run the work themselves, e.g. the benchmark). Returns how many."""
+    from portal.models.jobs import OutboxJob
+
+    session = db.session()
+    jobs = session.info.pop(_PENDING, None) or []
+    ids = [job[4] for job in jobs if job[4] is not None]
+    if ids:
+        session.execute(delete(OutboxJob).where(OutboxJob.id.in_(ids)))
+    return len(jobs)
+
+
 def backend_name(app=None) -> str:
     app = app or current_app
     return "redis" if app.config.get("REDIS_URL") else "embedded"

@@ -292,3 +292,16 @@ def test_login_still_works_when_redis_is_down(app, people):
     b = Browser(down.test_client())
     assert b.login("office-410105").status_code == 302
     assert b.get("/district/410105/").status_code == 200
+
+
+def test_discarded_jobs_leave_no_outbox_rows(app, people):
+    queued = create_app(dict(_test_config(), REDIS_URL=DEAD_REDIS, RQ_QUEUE="portal-test-outbox"))
+    from portal.queue import discard_pending, enqueue
+
+    with queued.app_context():
+        enqueue("jobs.notifications.notify_membership_granted", 1)
+        enqueue("jobs.notifications.notify_membership_granted", 2)
+        assert discard_pending() == 2
+        db.session.commit()
+        db.session.remove()
+    assert _count(app, select(func.count(OutboxJob.id))) == 0
