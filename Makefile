@@ -80,6 +80,8 @@ fuzz: setup
 worker: setup
 	$(BIN)/python -m jobs.worker
 
+# A Henan-scale year, then the figures' rebuild, refresh and worker latency, the cascade and the pages
+# (bench/run.py; README "Benchmarks"). DATABASE_URL: a scratch database, emptied first.
 bench: setup $(DEMO_SECRET)
 	$(DEMO_ENV) $(BIN)/python -m bench.run
 

@@ -204,6 +204,7 @@ class TaskRow:
     created_local: datetime
     created_by_id: Optional[int]
     children: list["TaskRow"] = field(default_factory=list)
+    index: int = 0  # the order of planning: seeds the task's own random stream, whatever the ids
     cancelled_on: Optional[date] = None  # the whole provincial task cancelled that day
     # filled by the leaf's plan or the roll-up
     status: str = "assigned"
@@ -425,6 +426,7 @@ class Generator:
         task = TaskRow(id=tid, unit=unit, parent=parent, root_id=parent.root_id if parent else tid, **kw)
         if parent is not None:
             parent.children.append(task)
+        task.index = len(self.tasks)
         self.tasks.append(task)
         return task
 
@@ -490,7 +492,7 @@ class Generator:
                                **self._definition(rng))
 
     def _leaf_rng(self, task: TaskRow) -> random.Random:
-        return random.Random(self.seed * 1_000_003 + task.id)
+        return random.Random(self.seed * 1_000_003 + task.index)
 
     def _root(self, task: TaskRow) -> TaskRow:
         while task.parent is not None:

@@ -30,6 +30,7 @@ the numbers are for reading and comparing between commits. Knobs:
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import random
@@ -64,7 +65,7 @@ TARGETS = {
 def _pct(samples: list[float], q: float) -> float:
     """The q-quantile, nearest rank."""
     ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, int(round(q * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def _summary(samples_ms: list[float]) -> dict:
@@ -421,8 +422,10 @@ def markdown(report: dict) -> str:
         add("Per-write refresh `refresh_chain` + commit",
             f"median {f['median_ms']} ms, p95 {f['p95_ms']} ms ({f['runs']} writes)", TARGETS["refresh_p95"],
             f["p95_ms"] < 50 if pg else None)
-        add("Rows touched per write", f"mean {f['touched_mean']} vs depth × affected {f['depth_x_affected_mean']}; "
-            f"equal in {f['touched_equals_depth_x_affected']}", TARGETS["rows_touched"],
+        add("Rows touched per write (`refresh_chain`'s count)",
+            f"mean {f['touched_mean']} vs depth × affected {f['depth_x_affected_mean']}: equal in "
+            f"{f['touched_equals_depth_x_affected']}; rows whose figures changed equal it in "
+            f"{f['rows_changed_equals_depth_x_affected']}", TARGETS["rows_touched"],
             f["touched_equals_depth_x_affected"].split("/")[0] == f["touched_equals_depth_x_affected"].split("/")[1])
         add("The write itself (report_progress + commit)", f"median {f['write_median_ms']} ms")
     if "reconcile" in r:
@@ -459,6 +462,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> int:
+    load_at_start = os.getloadavg()[0]
     if not os.environ.get("DATABASE_URL"):
         os.environ["PORTAL_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="portal-bench-")
     from flask_migrate import upgrade
@@ -599,7 +603,8 @@ def main() -> int:
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "backend": backend,
         "python": platform.python_version(),
-        "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end",
+        "machine": f"{os.cpu_count()} cores, load average {load_at_start:.1f} at the start, "
+                   f"{os.getloadavg()[0]:.1f} at the end",
         "scale": scale,
         "targets": TARGETS,
         "results": results,
