@@ -102,7 +102,8 @@ def objects(tree, people, run_in_app):
         db.session.add_all([note, token])
         db.session.flush()
         common = {"user_id": target_user.id, "membership_id": membership.id, "note_id": note.id,
-                  "token_id": token.id, "action": "deactivate", "filename": "portal.css"}
+                  "token_id": token.id, "action": "deactivate", "filename": "portal.css",
+                  "key": "tasks.total"}
         by_unit = {code: _meeting_objects(db, tree[code].id, target_user.id)
                    for code in ("41", "4101", "410105", "410105001")}
         return {"common": common, "by_unit": by_unit}
