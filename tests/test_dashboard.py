@@ -1,0 +1,258 @@
+"""The consolidated view (汇总视图): its figures equal a direct recomputation from the rows on a
+small tree, the ranking sorts and drills down to a street, every figure opens its records,
+access (a city sees its subtree, not a sibling; a street no sibling ranking), the Excel
+download, and reporting completeness with the reminder reaching exactly the laggards."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from portal import metrics
+from portal.clock import local_today
+from portal.extensions import db
+from portal.formatting import percent_of
+from portal.models import Notification, Task, Unit, User
+from portal.services import tasks as svc
+
+
+def _user(people, name):
+    return db.session.get(User, people[name].id)
+
+
+def _unit(code):
+    return Unit.by_code(code)
+
+
+def _instance(task_id, code):
+    return db.session.scalar(select(Task).where(Task.root_id == task_id, Task.unit_id == _unit(code).id))
+
+
+@pytest.fixture
+def scene(app, tree, people, run_in_app, run_jobs):
+    """Task A (weight 2) from the province to its three streets: 410105001 reports 60 % and is accepted,
+    410105002 reports 40 %, 410102001 is silent. Task B of district 410105 itself, due yesterday and
+    silent. Kaifeng (4102) has nothing."""
+    today = run_in_app(local_today)
+    future = (today + timedelta(days=30)).isoformat()
+    a = run_in_app(lambda: svc.create_task(_unit("41"), {"title": "培训覆盖", "lead_department": "edu", "weight": 2,
+                                                         "due_date": future}, by=_user(people, "office-41")).id)
+    run_in_app(lambda: svc.cascade_task(db.session.get(Task, a), "streets", by=_user(people, "office-41")))
+    run_jobs()
+    run_in_app(lambda: svc.create_task(_unit("410105"), {
+        "title": "社区学校挂牌", "lead_department": "edu", "co_departments": ["civil"],
+        "due_date": (today - timedelta(days=1)).isoformat()}, by=_user(people, "office-410105")))
+    run_in_app(lambda: svc.report_progress(_instance(a, "410105001"), {"percent": 60},
+                                           by=_user(people, "edu-410105001")))
+    run_in_app(lambda: svc.submit_task(_instance(a, "410105001"), by=_user(people, "edu-410105001")))
+    run_in_app(lambda: svc.review_task(_instance(a, "410105001"), "accept", "", by=_user(people, "office-41")))
+    run_in_app(lambda: svc.report_progress(_instance(a, "410105002"), {"percent": 40},
+                                           by=_user(people, "edu-410105002")))
+    run_jobs()
+    return {"a": a, "period": today.strftime("%Y-%m"), "today": today}
+
+
+def _cells(html: str, table_id: str) -> dict[str, list[str]]:
+    """{data-code: [cell texts]} of a table's body rows."""
+    table = re.search(r'<table[^>]*id="%s".*?</table>' % table_id, html, re.S)
+    assert table, f"no table {table_id}"
+    rows = {}
+    for code, body in re.findall(r'<tr data-code="([^"]+)">(.*?)</tr>', table.group(0), re.S):
+        rows[code] = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
+    return rows
+
+
+def _shown(key: str, value) -> str:
+    if key in metrics.INDICATORS:
+        return "—" if value is None else f"{value:.1f}%"
+    return f"{value:,}"
+
+
+def _expected(app, code: str, period: str) -> dict:
+    """Every ranking figure of a unit, recomputed from the rows (no stored value read)."""
+    with app.app_context():
+        m = metrics.recompute(_unit(code).id, period)
+    values = dict(m)
+    for key, ind in metrics.INDICATORS.items():
+        values[key] = percent_of(m[ind.numerator], m[ind.denominator], scale=ind.scale)
+    return values
+
+
+RANKED = ("completion_rate", "on_time_rate", "progress", "reporting_rate", "tasks.total", "tasks.overdue",
+          "reports.expected", "reports.received", "meetings.held", "notices.open")
+
+
+def test_the_province_view_equals_a_recomputation_and_drills_down_to_a_street(app, browser, scene):
+    browser.login("office-41")
+    period = scene["period"]
+    html = browser.get(f"/province/41/dashboard/?period={period}").get_data(as_text=True)
+    # The key figures are the province's subtree, recomputed.
+    expected = _expected(app, "41", period)
+    for key in ("completion_rate", "on_time_rate", "progress", "reporting_rate", "tasks.overdue", "meetings.held"):
+        card = re.search(r'id="figure-%s".*?class="fs-4 fw-semibold figure-value">([^<]*)<' % key.replace(".", "-"),
+                         html, re.S)
+        assert card and card.group(1).strip() == _shown(key, expected[key]), key
+    assert expected["completion_rate"] == 25.0 and expected["tasks.overdue"] == 1  # the scene is what we think
+    # The ranking: one row per city, every column the city's recomputed figure.
+    rows = _cells(html, "ranking")
+    assert set(rows) == {"4101", "4102"}
+    for code, cells in rows.items():
+        want = _expected(app, code, period)
+        assert cells[2:] == [_shown(k, want[k]) for k in RANKED], code
+    # Drill down: the city's row opens the city's view, then the district, then the street.
+    assert f'href="/city/4101/dashboard/?period={period}"' in html
+    city = browser.get(f"/city/4101/dashboard/?period={period}").get_data(as_text=True)
+    assert set(_cells(city, "ranking")) == {"410105", "410102"}
+    assert 'href="/province/41/"' in city  # the breadcrumb leads back up
+    district = browser.get(f"/district/410105/dashboard/?period={period}").get_data(as_text=True)
+    assert _cells(district, "ranking")["410105001"][2:] == [_shown(k, _expected(app, "410105001", period)[k])
+                                                            for k in RANKED]
+    street = browser.get(f"/street/410105001/dashboard/?period={period}")
+    assert street.status_code == 200
+    body = street.get_data(as_text=True)
+    assert 'id="ranking"' not in body  # a street ranks nobody
+    assert re.search(r'id="figure-completion_rate".*?figure-value">100\.0%<', body, re.S)
+
+
+def test_the_ranking_sorts_by_any_column(browser, scene):
+    browser.login("office-410105")
+    period = scene["period"]
+    asc = browser.get(f"/district/410105/dashboard/?period={period}&sort=progress&dir=asc").get_data(as_text=True)
+    desc = browser.get(f"/district/410105/dashboard/?period={period}&sort=progress&dir=desc").get_data(as_text=True)
+    assert list(_cells(asc, "ranking")) == ["410105002", "410105001"]   # 40 % before 60 %
+    assert list(_cells(desc, "ranking")) == ["410105001", "410105002"]
+    assert 'aria-sort="descending"' in desc
+
+
+def test_every_figure_opens_the_records_behind_it(app, browser, scene):
+    browser.login("office-4101")
+    period = scene["period"]
+    html = browser.get(f"/city/4101/dashboard/?period={period}").get_data(as_text=True)
+    assert f'href="/city/4101/dashboard/records/tasks.overdue?period={period}"' in html
+    overdue = browser.get(f"/city/4101/dashboard/records/tasks.overdue?period={period}").get_data(as_text=True)
+    assert "社区学校挂牌" in overdue and "培训覆盖" not in overdue
+    # The completion rate opens its numerator's records: the accepted instance at 410105001.
+    accepted = browser.get(f"/city/4101/dashboard/records/tasks.accepted?period={period}").get_data(as_text=True)
+    task = _cells_of_records(accepted)
+    assert [row[0] for row in task] == ["经八路街道"]
+    assert browser.get(f"/city/4101/dashboard/records/no.such?period={period}").status_code == 404
+
+
+def _cells_of_records(html):
+    table = re.search(r'<table[^>]*id="records".*?</table>', html, re.S).group(0)
+    body = table.split("<tbody>")[1]
+    return [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S) if "<td" in row]
+
+
+@pytest.mark.parametrize("username,url,status", [
+    ("office-4101", "/city/4101/dashboard/", 200),
+    ("office-4101", "/city/4102/dashboard/", 404),          # not a sibling city
+    ("office-4101", "/province/41/dashboard/", 404),        # not upwards
+    ("office-4101", "/district/410105/dashboard/", 200),    # its subtree
+    ("office-410105001", "/street/410105002/dashboard/", 404),
+    ("office-410105001", "/district/410105/dashboard/", 404),  # no ranking of its siblings above it either
+    ("office-410105001", "/street/410105001/dashboard/reporting", 404),  # nothing below a street
+    ("viewer-4101", "/city/4101/dashboard/reporting", 200),
+    ("edu-410105", "/district/410105/dashboard/reporting", 404),  # a liaison sees no unit below
+])
+def test_access(new_browser, people, username, url, status):
+    b = new_browser()
+    b.login(username)
+    assert b.get(url).status_code == status
+
+
+def test_a_liaison_sees_its_units_own_figures_and_no_ranking(app, new_browser, scene):
+    b = new_browser()
+    b.login("edu-410105")
+    html = b.get(f"/district/410105/dashboard/?period={scene['period']}").get_data(as_text=True)
+    assert 'id="ranking"' not in html and 'id="own-scope"' in html
+    # Own: task B alone (1 task, overdue), not the streets' instances.
+    assert re.search(r'id="figure-tasks-overdue".*?figure-value">1<', html, re.S)
+    records = b.get(f"/district/410105/dashboard/records/tasks.total?period={scene['period']}").get_data(as_text=True)
+    assert [row[0] for row in _cells_of_records(records)] == ["金水区"]
+
+
+def test_the_excel_download_has_the_views_numbers(app, browser, scene):
+    browser.login("office-4101")
+    period = scene["period"]
+    response = browser.get(f"/city/4101/dashboard/export.xlsx?period={period}")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert "%E9%83%91%E5%B7%9E%E5%B8%82" in disposition  # 郑州市, UTF-8 encoded
+    assert scene["today"].strftime("%Y%m%d") in disposition
+    wb = load_workbook(io.BytesIO(response.data))
+    assert wb.sheetnames == ["主要指标", "下级排名", "报送情况", "逐月趋势"]
+    ranking = wb["下级排名"]
+    assert "郑州市" in ranking["A1"].value and "计算时间" in ranking["A1"].value
+    header = [c.value for c in ranking[2]]
+    assert header[:4] == ["序号", "单位代码", "单位", "完成率"]
+    assert ranking.freeze_panes == "A3" and ranking.auto_filter.ref.startswith("A2:")
+    rows = {r[1]: r for r in ranking.iter_rows(min_row=3, values_only=True)}
+    assert set(rows) == {"410105", "410102"}
+    want = _expected(app, "410105", period)
+    jinshui = rows["410105"]
+    assert jinshui[header.index("完成率")] == pytest.approx(want["completion_rate"] / 100)
+    assert isinstance(jinshui[header.index("任务")], int) and jinshui[header.index("任务")] == want["tasks.total"]
+    rate_cell = ranking.cell(row=3, column=header.index("完成率") + 1)
+    assert rate_cell.number_format == "0.0%"
+    assert ranking.column_dimensions["C"].width >= 8
+    reporting = {r[0]: r for r in wb["报送情况"].iter_rows(min_row=3, values_only=True)}
+    assert reporting["410102001"][5:] == (1, "否") and reporting["410105001"][5:] == (0, "是")
+    figures = {r[0]: r for r in wb["主要指标"].iter_rows(min_row=3, values_only=True)}
+    assert figures["逾期任务"][1] == 1
+
+
+def test_reporting_completeness_lists_the_laggards(browser, scene):
+    browser.login("office-41")
+    period = scene["period"]
+    html = browser.get(f"/province/41/dashboard/reporting?period={period}&show=all").get_data(as_text=True)
+    rows = _cells(html, "reporting")
+    # Every unit that owes reports (its own tasks): the three streets and the district with task B.
+    assert set(rows) == {"410105001", "410105002", "410102001", "410105"}
+    assert rows["410102001"][2:5] == ["1", "0", "1"] and rows["410105001"][4] == "0"
+    lagging = _cells(browser.get(f"/province/41/dashboard/reporting?period={period}").get_data(as_text=True),
+                     "reporting")
+    assert set(lagging) == {"410102001", "410105"}
+    owed = browser.get(f"/province/41/dashboard/reporting/410105?period={period}").get_data(as_text=True)
+    assert "社区学校挂牌" in owed and "培训覆盖" not in owed
+    # The city sees only its subtree's.
+    browser.logout()
+    browser.login("office-4101")
+    city = _cells(browser.get(f"/city/4101/dashboard/reporting?period={period}&show=all").get_data(as_text=True),
+                  "reporting")
+    assert "41" not in city and set(city) == {"410105001", "410105002", "410102001", "410105"}
+
+
+def test_the_reminder_reaches_exactly_the_laggards(app, browser, people, scene, run_jobs):
+    browser.login("office-41")
+    period = scene["period"]
+    response = browser.post_form("/province/41/dashboard/reporting/remind", {"period": period},
+                                 page=f"/province/41/dashboard/reporting?period={period}")
+    assert response.status_code == 302
+    run_jobs()
+    with app.app_context():
+        got = {db.session.get(User, n.user_id).username: n for n in db.session.scalars(
+            select(Notification).where(Notification.kind == "reporting_reminder"))}
+    # 410102001 (silent street): its office; 410105 (task B, lead edu): its office, staff and edu liaison.
+    assert set(got) == {"office-410102001", "office-410105", "staff-410105", "edu-410105"}
+    assert got["edu-410105"].params["owed"] == 1
+    # The notification reads well in the recipient's centre.
+    b = browser
+    b.logout()
+    b.login("edu-410105")
+    page = b.get("/notifications/").get_data(as_text=True)
+    assert "河南省" in page and "金水区" in page
+
+
+def test_only_an_office_sends_the_reminder(new_browser, people, scene):
+    b = new_browser()
+    b.login("viewer-41")
+    response = b.post_form("/province/41/dashboard/reporting/remind", {"period": scene["period"]},
+                           page="/notifications/")
+    assert response.status_code == 403
