@@ -35,7 +35,9 @@ ABANDONED_AFTER = int(os.environ.get("RQ_ABANDONED_AFTER", str(max(3 * HEARTBEAT
 def requeue_abandoned(queue, abandoned_after: int = ABANDONED_AFTER) -> list[str]:
     """Hand started jobs that lost their worker to RQ's abandoned-job handling now."""
     from rq.exceptions import NoSuchJobError
+    from rq.executions import Execution
     from rq.job import Job
+    from rq.utils import parse_composite_key
 
     registry = queue.started_job_registry
     connection = queue.connection
@@ -43,14 +45,18 @@ def requeue_abandoned(queue, abandoned_after: int = ABANDONED_AFTER) -> list[str
     expired = []
     for entry in connection.zrange(registry.key, 0, -1):
         entry = entry.decode() if isinstance(entry, bytes) else entry
-        job_id = registry.parse_job_id(entry)
+        job_id, execution_id = parse_composite_key(entry)
         try:
-            job = Job.fetch(job_id, connection=connection)
+            Job.fetch(job_id, connection=connection)
         except NoSuchJobError:
             continue
-        beat = job.last_heartbeat or job.started_at
-        if beat is not None and beat.tzinfo is None:
-            beat = beat.replace(tzinfo=timezone.utc)
+        # The execution's heartbeat: set when the worker takes the job, renewed by the worker
+        # every RQ_HEARTBEAT_SECONDS while it runs (a retried job's own fields are from its
+        # last run, so they are not used). A missing execution has long expired.
+        try:
+            beat = Execution.fetch(execution_id, job_id, connection).last_heartbeat
+        except ValueError:
+            beat = None
         if beat is None or (now - beat).total_seconds() > abandoned_after:
             connection.zadd(registry.key, {entry: 1}, xx=True)  # expired long ago, in RQ's terms
             expired.append(job_id)

@@ -151,6 +151,15 @@ def visible_meetings_clause(user: User):
     return or_(*clauses) if clauses else false()
 
 
+def meeting_workspace(user: User, meeting) -> Optional[Unit]:
+    """The workspace through which the user opens the meeting: the convening unit's, or that
+    of an invited unit the user reads (an invited office does not see the convening unit)."""
+    if can(user, Permission.VIEW, meeting.unit):
+        return meeting.unit
+    return next((inv.unit for inv in meeting.unit_invitations
+                 if can(user, Permission.ACT, inv.unit) or _viewer_over(user, inv.unit)), None)
+
+
 def _viewer_over(user: User, unit: Unit) -> bool:
     return any(m.role == Role.VIEWER.value and unit.is_within(m.unit) for m in memberships_of(user))
 
