@@ -290,6 +290,8 @@ def test_a_task_names_its_decision_and_meeting_only_to_those_who_may_open_the_me
     office = _as(new_browser, "office-410105001")  # the invited office opens the meeting: the link is there
     text = office.get(url).get_data(as_text=True)
     assert "金水区第一次联席会议" in text and "年内建成标准化社区学校" in text
+    link = f"/street/410105001/meetings/{meeting_id}/"      # through its own workspace, which it may open
+    assert f'href="{link}"' in text and office.get(link).status_code == 200
 
 
 def test_an_account_page_shows_only_the_seats_its_reader_may_open(new_browser, tree, people, create_user,

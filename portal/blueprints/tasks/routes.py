@@ -209,6 +209,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         children_total=sum(child_counts.values()), child_counts=child_counts, reports=reports, reviews=reviews,
         notices=notices, decision=decision, meeting=meeting,
         meeting_visible=meeting is not None and access.can_see_meeting(user, meeting),
+        meeting_unit=access.meeting_workspace(user, meeting) if meeting is not None else None,
         parent=task.parent, parent_visible=task.parent is not None and access.can(user, Permission.VIEW,
                                                                                  task.parent.unit),
         may=may, may_report=may_report, departments=Department.all(), statuses=TaskStatus,
