@@ -80,9 +80,10 @@ FUZZ_EXAMPLES ?= 300
 fuzz: setup
 	SCHEMATHESIS_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz_api.py $(PYTEST_ARGS)
 
-# Run the worker that executes jobs when REDIS_URL is set.
+# Run the worker that executes jobs when REDIS_URL is set; started again when it stops to be
+# replaced (status 3: after RQ_MAX_JOBS jobs or above RQ_MAX_MEMORY_MB).
 worker: setup
-	$(BIN)/python -m jobs.worker
+	while $(BIN)/python -m jobs.worker; [ $$? -eq 3 ]; do :; done
 
 # A Henan-scale year, then the figures' rebuild, refresh and worker latency, the cascade and the pages
 # (bench/run.py; README "Benchmarks"). DATABASE_URL: a scratch database, emptied first.

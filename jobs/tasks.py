@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+from collections import namedtuple
 from contextlib import contextmanager
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 
 from jobs import portal_job
 from portal.extensions import db
@@ -43,31 +44,85 @@ def _notify_many(kind: str, rows: list[tuple[int, int, str, dict]], occasion: st
 
 
 BATCH = 500
+_Target = namedtuple("_Target", "id parent_id code depth")
 
 
 def _fan_out(run: CascadeRun) -> int:
-    """Insert the child instances set-based, in batches, committing after each so the
-    page can show the progress."""
+    """Insert the instances set-based, in batches of BATCH units, committing after each so the
+    page shows the progress and a killed run keeps what it did (the first commit also marks
+    the run running; a run of one batch commits once here). For "tree" the units come level
+    by level, and each instance's parent is the instance of its parent unit."""
     from portal.services import tasks as svc
 
     task = db.session.get(Task, run.task_id)
     run.state = "running"
-    db.session.commit()
-    todo = svc.units_to_receive(task, run.target)
+    # Plain values: the units' rows expire at each batch's commit, and reloading them one by one
+    # was most of a large cascade's time.
+    todo = [_Target(u.id, u.parent_id, u.code, u.path.count("/")) for u in svc.units_to_receive(task, run.target)]
     run.total = run.done + len(todo)
+    parents = None
+    if run.target == "tree":
+        parents = {task.unit_id: task.id, **svc.instances_below(task)}
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
-        db.session.execute(insert(Task), svc.instance_rows(task, batch, created_by_id=run.requested_by_id))
+        if parents is None:
+            db.session.execute(insert(Task), svc.instance_rows(task, batch, created_by_id=run.requested_by_id))
+        else:
+            for depth in sorted({u.depth for u in batch}):  # a level's parents exist before it
+                level = [u for u in batch if u.depth == depth]
+                db.session.execute(insert(Task), svc.instance_rows(task, level, created_by_id=run.requested_by_id,
+                                                                   parents=parents))
+                parents.update(db.session.execute(select(Task.unit_id, Task.id).where(
+                    Task.unit_id.in_([u.id for u in level]),
+                    Task.parent_id.in_({parents[u.parent_id] for u in level}))).all())
         # Counted with the batch: the new instances, and the task that is no longer a leaf.
         mark_dirty([task.unit_id, *(unit.id for unit in batch)])
         run.done += len(batch)
-        db.session.commit()
+        if start + BATCH < len(todo):  # the last batch commits with the run's end and its notifications
+            db.session.commit()
+    if parents is not None:  # passed down further: in progress, as each level's own passing would make it
+        passed = {parents[u.parent_id] for u in todo} - {task.id}
+        if passed:
+            db.session.execute(update(Task).where(Task.id.in_(passed), Task.status == TaskStatus.ASSIGNED.value)
+                               .values(status=TaskStatus.IN_PROGRESS.value, version=Task.version + 1)
+                               .execution_options(synchronize_session=False))
     if task.status == TaskStatus.ASSIGNED.value:
         task.status = TaskStatus.IN_PROGRESS.value
     run.state = "finished"
     run.finished_at = utcnow()
-    db.session.commit()
     return len(todo)
+
+
+def _notify_assigned(task: Task, instance_ids: list[int]) -> int:
+    """One INSERT … SELECT: each new instance's office and the liaisons of its departments hear
+    of it (once: the dedupe key of ``_notify_many``)."""
+    from sqlalchemy import JSON, String, and_, cast, exists, literal
+
+    from portal.models import Unit
+
+    if not instance_ids:
+        return 0
+    kind = "task_assigned"
+    params = {"title": task.title, "unit": task.unit.name, "due": task.due_date.isoformat()}
+    sent = 0
+    for start in range(0, len(instance_ids), 5000):
+        chunk = instance_ids[start:start + 5000]
+        seats = select(Membership.user_id, Task.id.label("task_id"), Unit.tier, Unit.code).distinct() \
+            .select_from(Task).join(Unit, Unit.id == Task.unit_id).join(Membership, Membership.unit_id == Task.unit_id) \
+            .join(User, User.id == Membership.user_id).where(
+                Task.id.in_(chunk), User.active.is_(True),
+                Membership.role.in_([Role.OFFICE_ADMIN.value, Role.OFFICE_STAFF.value])
+                | and_(Membership.role == Role.LIAISON.value, Membership.department_code.in_(task.departments))) \
+            .subquery()
+        task_id, user_id = cast(seats.c.task_id, String), cast(seats.c.user_id, String)
+        key = literal(f"{kind}:", String) + task_id + ":" + user_id  # || on either backend
+        link = literal("/", String) + seats.c.tier + "/" + seats.c.code + "/tasks/" + task_id + "/"
+        rows = select(seats.c.user_id, literal(kind), literal(params, JSON), link, key, literal(utcnow())).where(
+            ~exists().where(Notification.dedupe_key == key))
+        result = db.session.execute(insert(Notification).from_select(
+            ["user_id", "kind", "params", "link", "dedupe_key", "created_at"], rows))
+        sent += result.rowcount or 0
+    return sent
 
 
 CASCADE_LOCK = 41_0001  # advisory-lock namespace of cascade runs
@@ -119,21 +174,12 @@ def _run_cascade(run_id: int) -> int:
         db.session.commit()
         raise
     task = db.session.get(Task, run.task_id)
-    children = db.session.execute(select(Task.id, Task.unit_id).where(Task.parent_id == task.id)).all()
-    by_unit = {unit_id: task_id for task_id, unit_id in children}
-    seats = db.session.execute(
-        select(Membership.user_id, Membership.unit_id).join(User, User.id == Membership.user_id).where(
-            Membership.unit_id.in_(list(by_unit)), User.active.is_(True),
-            Membership.role.in_([Role.OFFICE_ADMIN.value, Role.OFFICE_STAFF.value])
-            | ((Membership.role == Role.LIAISON.value) & Membership.department_code.in_(task.departments)))).all()
-    from portal.models import Unit
+    from portal.services.tasks import instances_below
 
-    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_({unit_id for _u, unit_id in seats})))}
-    rows = [(user_id, by_unit[unit_id], f"/{units[unit_id].tier}/{units[unit_id].code}/tasks/{by_unit[unit_id]}/",
-             {"title": task.title, "unit": task.unit.name, "due": task.due_date.isoformat()})
-            for user_id, unit_id in seats]
-    _notify_many("task_assigned", rows)
-    db.session.commit()
+    instances = (list(instances_below(task).values()) if run.target == "tree"
+                 else list(db.session.scalars(select(Task.id).where(Task.parent_id == task.id))))
+    _notify_assigned(task, instances)
+    db.session.commit()  # the instances' last batch, the run finished and the notifications: one commit
     log.info("cascade run %s: %d instances", run_id, created)
     return created
 

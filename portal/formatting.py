@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import format_date as babel_format_date
 from flask_babel import format_datetime as babel_format_datetime
@@ -34,10 +35,19 @@ def format_datetime(value: datetime | None) -> str:
     return babel_format_datetime(value, "medium")
 
 
+def round_half_up(value, places: str = "0.01") -> Decimal:
+    """``value`` rounded to ``places`` (``"0.1"``, ``"0.01"`` …), halves away from zero: the one
+    rounding rule of the portal (roll-ups, figures, pages, Excel, the API), as SQL's ``round()``
+    and Excel round. (``Decimal.quantize`` and ``format`` alone round halves to even.)"""
+    if not isinstance(value, Decimal):
+        value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
 def format_percent(value: float | None) -> str:
     if value is None:
         return "—"
-    return f"{value:.1f}%"
+    return f"{round_half_up(value, '0.1')}%"
 
 
 def format_local_datetime(value: datetime | None) -> str:
@@ -53,9 +63,7 @@ def format_local_datetime(value: datetime | None) -> str:
 def percent_of(numerator, denominator, *, scale: int = 100) -> float | None:
     """numerator / denominator × scale as a percent with one decimal, rounded half up (as SQL and
     Excel round); ``None`` when the denominator is 0. The one rounding rule of every indicator."""
-    from decimal import ROUND_HALF_UP, Decimal
-
     if not denominator:
         return None
     value = Decimal(str(numerator or 0)) * scale / Decimal(str(denominator))
-    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return float(round_half_up(value, "0.1"))

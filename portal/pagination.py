@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import current_app, request
 
+from sqlalchemy import func, select
+
 from portal.extensions import db
 
 #: No list is this long: a larger ``?page=`` is an empty page, never an offset the database refuses.
@@ -19,7 +21,27 @@ def page_number(value=None) -> int:
     return min(max(page, 1), MAX_PAGE)
 
 
-def paginate(select_stmt, per_page: int | None = None):
-    """Flask-SQLAlchemy pagination of a ``select()``, page from ``?page=``."""
-    return db.paginate(select_stmt, page=page_number(), per_page=per_page or current_app.config["PAGE_SIZE"],
-                       error_out=False, max_per_page=100)
+#: Lists count their rows up to this many; a longer list says "more than 10,000" (its rows are all there).
+COUNT_CAP = 10_000
+
+
+def capped_count(select_stmt, cap: int) -> int:
+    """The number of rows of ``select_stmt``, counting no further than ``cap + 1``: a list of the
+    province's 140,000 tasks reads 10,001 index entries, not every row."""
+    return db.session.scalar(select(func.count()).select_from(
+        select_stmt.order_by(None).limit(cap + 1).subquery()))
+
+
+def paginate(select_stmt, per_page: int | None = None, page: int | None = None, cap: int | None = None,
+             max_per_page: int = 100):
+    """Flask-SQLAlchemy pagination of a ``select()``, page from ``?page=``, with a capped count:
+    ``total`` is exact up to the cap (or the rows up to the page after this one, if that is more)
+    and ``capped`` says whether there are more rows than ``total``."""
+    pagination = db.paginate(select_stmt, page=page or page_number(),
+                             per_page=per_page or current_app.config["PAGE_SIZE"], error_out=False,
+                             max_per_page=max_per_page, count=False)
+    cap = max(COUNT_CAP if cap is None else cap, (pagination.page + 1) * pagination.per_page)  # the pager always knows if a next page exists
+    counted = capped_count(select_stmt, cap)
+    pagination.total = min(counted, cap)
+    pagination.capped = counted > cap
+    return pagination

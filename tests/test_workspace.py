@@ -74,7 +74,7 @@ def test_migrations_match_the_models(app):
     assert result.exit_code == 0, result.output
 
 
-def test_home_summarises_tasks_and_upcoming_meetings(new_browser, people, run_in_app):
+def test_home_summarises_tasks_and_upcoming_meetings(new_browser, people, run_in_app, run_jobs):
     from datetime import timedelta
 
     from portal.clock import local_now
@@ -97,6 +97,7 @@ def test_home_summarises_tasks_and_upcoming_meetings(new_browser, people, run_in
         meeting_svc.create_meeting(district, {"title": "下周联席会议", "starts_at": local_now() + timedelta(days=5),
                                               "invited_departments": ["edu"]}, by=office)
     run_in_app(make)
+    run_jobs()  # the figures' refresh (the count below is a stored figure)
     b = new_browser()
     b.login("office-410105")
     page = b.get("/district/410105/").get_data(as_text=True)

@@ -27,7 +27,7 @@ from sqlalchemy import (Column, DateTime, Integer, MetaData, Numeric, PrimaryKey
                         and_, bindparam, delete, exists, func, literal, or_, select, text, true, union_all, update)
 
 from portal.extensions import db
-from portal.formatting import percent_of
+from portal.formatting import percent_of, round_half_up
 from portal.metrics import sql
 from portal.metrics.registry import CURRENT, FAMILIES, FLOW, INDICATORS, REGISTRY, STOCK
 from portal.models import MetricReconcile, MetricState, MetricValue, Unit
@@ -76,9 +76,7 @@ def months_of(period: str) -> list[str]:
 def _figure(value) -> Decimal:
     if value is None:
         return Decimal("0")
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    return Decimal(value).quantize(FIGURE_PLACES)
+    return round_half_up(value, FIGURE_PLACES)
 
 
 def _number(metric_key: str, value: Decimal):

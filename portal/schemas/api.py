@@ -175,7 +175,11 @@ class TaskListOut(Out):
     items = mf.List(mf.Nested(TaskSummaryOut), required=True)
     page = mf.Integer(required=True)
     per_page = mf.Integer(required=True)
-    total = mf.Integer(required=True)
+    total = mf.Integer(required=True, metadata={
+        "description": "The number of matching tasks, counted up to 10,000 (or to the page after this one); "
+                       "see total_capped."})
+    total_capped = mf.Boolean(required=True, metadata={
+        "description": "True when there are more matching tasks than total (shown as “10,000+”)."})
 
 
 class CascadeRunOut(Out):

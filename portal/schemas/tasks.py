@@ -86,15 +86,16 @@ class ReviewIn(VersionIn):
 
 
 class CascadeTarget(f.Choice):
-    """"children", "streets", or a list of codes of units below."""
+    """"children", "streets", "tree" (every unit below, each level's instances under the level
+    above: the same instances as passing it down level by level), or a list of codes of units below."""
 
     default_error_messages = {
         **f.Choice.default_error_messages,
-        "invalid": _l("Cascade to “children”, “streets” or a list of unit codes."),
+        "invalid": _l("Cascade to “children”, “streets”, “tree” or a list of unit codes."),
     }
 
     def __init__(self, **kwargs):
-        super().__init__(["children", "streets"], **kwargs)
+        super().__init__(["children", "streets", "tree"], **kwargs)
         self.metadata.pop("enum", None)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -115,8 +116,8 @@ class CascadeIn(Schema):
 class CascadeForm(Schema):
     """The page's choice; "units" takes the codes typed in ``codes``."""
 
-    to = f.Choice(["children", "streets", "units"], required=True, error_messages={
-        "choice": _l("Cascade to “children”, “streets” or a list of unit codes.")})
+    to = f.Choice(["children", "streets", "tree", "units"], required=True, error_messages={
+        "choice": _l("Cascade to “children”, “streets”, “tree” or a list of unit codes.")})
     codes = f.Text(100_000)
 
     @post_load
@@ -124,7 +125,7 @@ class CascadeForm(Schema):
         if data["to"] == "units":
             codes = [code for code in re.split(r"[\s,，、;；]+", data.get("codes", "")) if code]
             if not codes or any(len(code) > UNIT_CODE for code in codes):
-                raise ValidationError(str(_l("Cascade to “children”, “streets” or a list of unit codes.")), "to")
+                raise ValidationError(str(_l("Cascade to “children”, “streets”, “tree” or a list of unit codes.")), "to")
             data["to"] = list(dict.fromkeys(codes))
         return {"to": data["to"]}
 

@@ -10,9 +10,11 @@ from typing import Any, Iterable, Optional
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import lazyload, selectinload
 
 from portal import access
 from portal.extensions import db
+from portal.formatting import round_half_up
 from portal.metrics import mark_dirty
 from portal.models import (CascadeRun, Decision, MeetingStatus, Membership, Role, SupervisionNotice,
                            Task, TaskEvidence, TaskReport, TaskReview, TaskStatus, Unit, User)
@@ -141,10 +143,14 @@ def _check_version(task: Task, version: Optional[int]) -> None:
 # --- cascade -----------------------------------------------------------------------
 
 def cascade_targets(task: Task, to: Any) -> list[Unit]:
-    """Resolve "children", "streets" or a list of unit codes below the task's unit."""
+    """Resolve "children", "streets", "tree" or a list of unit codes below the task's unit.
+    "tree" is every unit below, the upper levels first (each unit after its parent)."""
     unit = task.unit
     if to == "children":
         stmt = select(Unit).where(Unit.parent_id == unit.id)
+    elif to == "tree":
+        below = db.session.scalars(select(Unit).where(Unit.subtree_clause(unit), Unit.id != unit.id)).all()
+        return sorted(below, key=lambda u: (u.path.count("/"), u.path))
     elif to == "streets":
         stmt = select(Unit).where(Unit.subtree_clause(unit), Unit.tier == "street", Unit.id != unit.id)
     elif isinstance(to, (list, tuple)) and to and all(isinstance(c, str) for c in to):
@@ -155,7 +161,7 @@ def cascade_targets(task: Task, to: Any) -> list[Unit]:
                 raise ServiceError(_("%(code)s is not a unit below %(unit)s.", code=code, unit=unit.name), "to")
         return sorted(found.values(), key=lambda u: u.path)
     else:
-        raise ServiceError(_("Cascade to “children”, “streets” or a list of unit codes."), "to")
+        raise ServiceError(_("Cascade to “children”, “streets”, “tree” or a list of unit codes."), "to")
     return list(db.session.scalars(stmt.order_by(Unit.path)))
 
 
@@ -183,21 +189,42 @@ def cascade_task(task: Task, to: Any, *, by: User) -> CascadeRun:
 
 
 def units_to_receive(task: Task, to: Any) -> list[Unit]:
-    """The chosen units that do not have an instance of the task yet."""
-    already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
+    """The chosen units that do not have an instance of the task yet (for "tree": no instance
+    anywhere below the task, however it got there)."""
+    if to == "tree":
+        already = set(instances_below(task))
+    else:
+        already = set(db.session.scalars(select(Task.unit_id).where(Task.parent_id == task.id)))
     return [u for u in cascade_targets(task, to) if u.id not in already]
 
 
-def instance_rows(task: Task, units: list[Unit], *, created_by_id: Optional[int]) -> list[dict[str, Any]]:
+def instances_below(task: Task) -> dict[int, int]:
+    """{unit id: task id} of every instance below the task (its children, theirs …)."""
+    found: dict[int, int] = {}
+    frontier = [task.id]
+    while frontier:  # one query per level, at most three
+        rows = db.session.execute(select(Task.unit_id, Task.id).where(Task.parent_id.in_(frontier))).all()
+        found.update(rows)
+        frontier = [task_id for _unit, task_id in rows]
+    return found
+
+
+def instance_rows(task: Task, units: list[Unit], *, created_by_id: Optional[int],
+                  parents: Optional[dict[int, int]] = None) -> list[dict[str, Any]]:
     """Rows of the child instances for a set-based insert: each keeps the parent's
-    definition and departments, and starts as assigned."""
+    definition and departments, and starts as assigned. ``parents`` ({unit id: task id}) gives
+    each unit's instance the instance of its parent unit as parent (a cascade down the whole
+    tree); without it every row is a child of ``task``."""
+    if parents is not None:
+        return [dict(row, parent_id=parents[unit.parent_id]) for unit, row in
+                zip(units, instance_rows(task, units, created_by_id=created_by_id))]
     base = {"parent_id": task.id, "root_id": task.root_id or task.id, "decision_id": task.decision_id,
             "title": task.title, "description": task.description, "lead_department_code": task.lead_department_code,
             "co_department_codes": list(task.co_department_codes or []), "due_date": task.due_date,
             "target_name": task.target_name, "target_unit": task.target_unit, "target_value": task.target_value,
             "weight": task.weight, "status": T.ASSIGNED.value, "progress": Decimal("0"),
             "created_by_id": created_by_id, "created_at": utcnow(), "version": 1}
-    return [dict(base, unit_id=unit.id) for unit in units]
+    return [dict(base, unit_id=unit.id, unit_code=unit.code) for unit in units]
 
 
 # --- reporting and review --------------------------------------------------------------
@@ -374,8 +401,8 @@ def rollup(task_id: int) -> list[int]:
             .where(Task.parent_id == current.id, Task.status != T.CANCELLED.value)).one()
         count, weighted, weights, actual, accepted = row
         if count:
-            current.progress = (Decimal(weighted) / Decimal(weights)).quantize(Decimal("0.01")) if weights else Decimal("0")
-            current.actual_value = Decimal(actual).quantize(Decimal("0.01")) if actual is not None else None
+            current.progress = round_half_up(Decimal(weighted) / Decimal(weights)) if weights else Decimal("0")
+            current.actual_value = round_half_up(actual) if actual is not None else None
             if current.status not in (T.CANCELLED.value, T.ACCEPTED.value):
                 if accepted == count:
                     current.status = T.ACCEPTED.value
@@ -414,10 +441,18 @@ SCOPES = ("unit", "subtree", "mine")
 def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", status: str = "", department: str = "",
               due_within: Optional[int] = None, overdue: bool = False, q: str = ""):
     """The statement behind every task list (pages, Excel, API): the unit's tasks, its subtree's
-    (only the units the user may see), or those of the user's own departments, filtered."""
-    stmt = select(Task).join(Unit, Unit.id == Task.unit_id)
+    (only the units the user may see), or those of the user's own departments, filtered.
+
+    Ordered by (due date, unit code, id), which ``ix_tasks_list_order`` serves: a page of the
+    province's subtree reads its rows from the index, with the subtree as a hashed set of unit
+    ids (no join, no sort of a whole due-date group). A task's unit is loaded with the page
+    (one query for its units), its lead department from the session's department catalogue."""
+    stmt = select(Task).options(selectinload(Task.unit), lazyload(Task.lead_department))
     if scope == "subtree":
-        stmt = stmt.where(Unit.subtree_clause(unit), access.visible_units_clause(user))
+        units = select(Unit.id).where(Unit.subtree_clause(unit))
+        if not access.reads_below(user, unit):  # the whole subtree, or (a liaison here) only what it may open
+            units = units.where(access.visible_units_clause(user))
+        stmt = stmt.where(Task.unit_id.in_(units))
     elif scope == "mine":
         stmt = stmt.where(Task.unit_id == unit.id, Task.department_clause(access.liaison_departments(user, unit)))
     else:
@@ -433,7 +468,7 @@ def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", statu
         stmt = stmt.where(Task.overdue_clause(today))
     if q:
         stmt = stmt.where(Task.title.contains(q, autoescape=True))
-    return stmt.order_by(Task.due_date, Unit.code, Task.id)
+    return stmt.order_by(Task.due_date, Task.unit_code, Task.id)
 
 
 # --- who hears about it ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from portal.clock import local_today
 from portal.blueprints.api import body, bp, operation, query
 from portal.extensions import db
 from portal.models import CascadeRun, Task
+from portal.pagination import paginate
 from portal.schemas import api as out
 from portal.schemas import tasks as schemas
 from portal.services import tasks as svc
@@ -65,9 +66,9 @@ def list_tasks(code: str):
     stmt = svc.task_list(unit, g.api_user, today=local_today(), scope=f["scope"], status=f["status"] or "",
                          department=f["department"] or "", due_within=f["due_within"], overdue=f["overdue"],
                          q=f["q"])
-    pagination = db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+    pagination = paginate(stmt, per_page=per_page, page=page, max_per_page=200)
     return jsonify({"items": [task_json(t, full=False) for t in pagination.items], "page": page,
-                    "per_page": per_page, "total": pagination.total})
+                    "per_page": per_page, "total": pagination.total, "total_capped": pagination.capped})
 
 
 @bp.route("/tasks/<int:task_id>")

@@ -1,7 +1,6 @@
 """Tasks of a unit (任务督办), nested under the workspace: /<tier>/<code>/tasks/."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint
@@ -20,9 +19,9 @@ def format_quantity(value: Any) -> str:
     """A target or actual value without the storage's trailing zeros: 120, 12.5."""
     if value is None:
         return "—"
-    number = Decimal(value)
-    text = format(number.quantize(Decimal("0.01")).normalize(), "f")
-    return text
+    from portal.formatting import round_half_up
+
+    return format(round_half_up(value).normalize(), "f")
 
 
 @bp.app_context_processor

@@ -63,20 +63,28 @@ def _upcoming_meetings(unit: Unit) -> list[Meeting]:
 
 
 def _task_counts(unit: Unit) -> dict[str, int]:
-    """Open, overdue and due-within-7-days tasks of the unit and of everything below it, in one query."""
+    """Open, overdue and due-within-7-days tasks of the unit (its own rows, by the unit's index),
+    and the overdue task instances below it from the stored figures (``tasks.overdue``, subtree
+    minus own: each piece of work once, where it is done), never a count over the subtree's rows.
+    Only for readers of the whole subtree: the template shows the figure to them alone."""
     if "tasks" not in g.policy.features:
         return {}
     from datetime import timedelta
 
+    from portal.metrics.engine import MV
+    from portal.metrics.registry import CURRENT
+
     today = local_today()
     is_open = Task.status.in_(OPEN_STATES)
-    own = Task.unit_id == unit.id
     row = db.session.execute(
-        select(func.count(Task.id).filter(own, is_open),
-               func.count(Task.id).filter(own, Task.overdue_clause(today)),
-               func.count(Task.id).filter(own, is_open, Task.due_date >= today,
-                                          Task.due_date <= today + timedelta(days=7)),
-               func.count(Task.id).filter(Task.overdue_clause(today)))
-        .join(Unit, Unit.id == Task.unit_id)
-        .where(Unit.subtree_clause(unit), access.visible_units_clause(current_user))).one()
-    return {"open": row[0], "overdue": row[1], "due_soon": row[2], "overdue_below": row[3] - row[1]}
+        select(func.count(Task.id).filter(is_open),
+               func.count(Task.id).filter(Task.overdue_clause(today)),
+               func.count(Task.id).filter(is_open, Task.due_date >= today,
+                                          Task.due_date <= today + timedelta(days=7)))
+        .where(Task.unit_id == unit.id)).one()
+    below = 0
+    if access.reads_below(current_user, unit):
+        stored = db.session.execute(select(MV.c.own, MV.c.subtree).where(
+            MV.c.unit_id == unit.id, MV.c.metric == "tasks.overdue", MV.c.period == CURRENT)).first()
+        below = int(stored.subtree - stored.own) if stored else 0
+    return {"open": row[0], "overdue": row[1], "due_soon": row[2], "overdue_below": below}
