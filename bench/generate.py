@@ -681,21 +681,24 @@ class Generator:
 
     def write_tasks(self) -> None:
         d = self.dialect
+        # The unit's code copied onto the task (the task lists' order), where the schema has it.
+        with_code = "unit_code" in self.w.tables["tasks"].c
 
         def task_rows():
             for t in self.tasks:
                 target = t.target
-                yield (t.id, t.unit.id, t.parent.id if t.parent else None, t.root_id, t.decision_id, t.title,
+                row = (t.id, t.unit.id, t.parent.id if t.parent else None, t.root_id, t.decision_id, t.title,
                        t.description, t.lead, _json(t.co, d), t.due, target[0] if target else None,
                        target[1] if target else None, target[2] if target else None, t.weight, t.status,
                        t.progress, t.actual, t.rolled_up_at, t.cancel_reason, t.created_by_id,
                        _utc(t.created_local), t.version)
+                yield row + (t.unit.code,) if with_code else row
 
         self.w.write("tasks", ("id", "unit_id", "parent_id", "root_id", "decision_id", "title", "description",
                                "lead_department_code", "co_department_codes", "due_date", "target_name",
                                "target_unit", "target_value", "weight", "status", "progress", "actual_value",
-                               "rolled_up_at", "cancel_reason", "created_by_id", "created_at", "version"),
-                     task_rows())
+                               "rolled_up_at", "cancel_reason", "created_by_id", "created_at", "version")
+                     + (("unit_code",) if with_code else ()), task_rows())
         self.w.write("cascade_runs", ("id", "task_id", "target", "total", "done", "state", "error",
                                       "requested_by_id", "created_at", "finished_at"), self.runs)
         self.w.write("task_reviews", ("id", "task_id", "decision", "comment", "reviewed_by_id", "at"), self.reviews)
