@@ -294,3 +294,50 @@ def task_or_404(user: User, task_id: int):
     if task is None or not can_see_task(user, task):
         abort(404)
     return task
+
+
+# --- activities and work teams -------------------------------------------------
+
+def can_register_activity(user: User, unit: Unit, department: Optional[str] = None) -> bool:
+    """The unit's office (or one above it) for any department; a liaison of the unit for its own
+    department (with no department given: for some department)."""
+    if can(user, Permission.ACT, unit):
+        return True
+    own = liaison_departments(user, unit)
+    return bool(own) if department is None else department in own
+
+
+def can_edit_activity(user: User, activity) -> bool:
+    """Change or delete: the office of the activity's unit (or above), the liaison of its organising department."""
+    return can_register_activity(user, activity.unit, activity.department_code)
+
+
+def can_see_activity(user: User, activity) -> bool:
+    return can(user, Permission.VIEW, activity.unit)
+
+
+def visible_activities_clause(user: User):
+    """A SQL clause on ``Activity``: those the user may open (``can_see_activity`` for lists and counts)."""
+    from portal.models import Activity
+
+    return Activity.unit_id.in_(select(Unit.id).where(visible_units_clause(user)))
+
+
+def activity_or_404(user: User, activity_id: int):
+    """Load an activity for the API: 404 unless the user may see its unit."""
+    from portal.models import Activity
+
+    activity = db.session.get(Activity, activity_id)
+    if activity is None or not can_see_activity(user, activity):
+        abort(404)
+    return activity
+
+
+def can_manage_team(user: User, unit: Unit) -> bool:
+    """The team roster is kept by the unit's office (or an office above it)."""
+    return can(user, Permission.ACT, unit)
+
+
+def can_see_phones(user: User, unit: Unit) -> bool:
+    """Team members' phone numbers: the unit's own office only; everyone else sees them masked."""
+    return _office_at(user, unit)

@@ -19,6 +19,7 @@ ERROR_DESCRIPTIONS = {
     401: "No valid token (or, for /tokens, a wrong user name or password).",
     403: "The caller may see this but not do it.",
     404: "Nothing here, or not the caller's to see.",
+    405: "The router's answer to an id beyond the database's range (2147483647) on a path that also has a GET.",
     409: "The object changed meanwhile (a stale `version`, a state another request changed, a duplicate).",
     413: "The request body is too large.",
     429: "Too many attempts; wait a few minutes.",

@@ -26,11 +26,11 @@ class TierPolicy:
 
 TIER_POLICIES: dict[str, TierPolicy] = {
     "province": TierPolicy("province", _l("Province"), "city",
-                           ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
-    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
+                           ("home", "children", "dashboard", "meetings", "tasks", "activities", "team", "accounts")),
+    "city": TierPolicy("city", _l("City"), "district", ("home", "children", "dashboard", "meetings", "tasks", "activities", "team", "accounts")),
     "district": TierPolicy("district", _l("District / county"), "street",
-                           ("home", "children", "dashboard", "meetings", "tasks", "accounts")),
-    "street": TierPolicy("street", _l("Street / township"), None, ("home", "dashboard", "meetings", "tasks", "accounts")),
+                           ("home", "children", "dashboard", "meetings", "tasks", "activities", "team", "accounts")),
+    "street": TierPolicy("street", _l("Street / township"), None, ("home", "dashboard", "meetings", "tasks", "activities", "team", "accounts")),
 }
 
 assert tuple(TIER_POLICIES) == TIERS, "every tier needs a policy"

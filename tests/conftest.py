@@ -25,7 +25,7 @@ from portal.extensions import db, limiter  # noqa: E402
 from portal.models import Membership, Role, Unit, User  # noqa: E402
 
 PASSWORD = "correct-horse-1"
-KEEP_TABLES = {"departments", "alembic_version"}
+KEEP_TABLES = {"departments", "activity_categories", "alembic_version"}
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

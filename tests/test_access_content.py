@@ -80,7 +80,16 @@ ENDPOINTS = {
     "api.create_meeting": "code", "api.get_meeting": "meeting", "api.propose_item": "meeting",
     "api.transition": "meeting", "api.get_task": "task", "api.cascade": "task",
     "api.cascade_state": "run", "api.report": "task", "api.submit": "task", "api.review": "task",
-    "api.unit_metrics": "code: figures", "api.metric_records": "code, key: the records behind a figure",
+    "api.unit_metrics": "code: figures",
+    # activities and work teams
+    "workspace.activities.index": "list + search + scopes", "workspace.activities.month_calendar": "calendar",
+    "workspace.activities.create": "form", "workspace.activities.detail": "activity + history",
+    "workspace.activities.edit": "activity", "workspace.activities.delete": "activity",
+    "workspace.activities.file": "file download", "workspace.activities.thumbnail": "photo thumbnail",
+    "workspace.activities.delete_file": "file", "workspace.activities.export": "xlsx",
+    "workspace.activities.import_register": "row errors", "workspace.team.index": "roster (+ phones)",
+    "workspace.team.edit": "member", "api.create_activity": "code", "api.list_activities": "code + scopes",
+    "api.get_activity": "activity", "api.update_activity": "activity", "api.delete_activity": "activity", "api.metric_records": "code, key: the records behind a figure",
     # the consolidated view
     "workspace.dashboard.index": "figures, ranking of the units below, charts' data",
     "workspace.dashboard.records": "key: the records behind a figure",
@@ -109,6 +118,10 @@ TABLES = {
     "supervision_notices": ["notice", "notice-response"], "cascade_runs": ["run-city", "run-district"],
     "notifications": ["notification"], "users": ["account-district", "account-street", "account-two-seats"],
     "audit_log": ["audit-district", "audit-street"],
+    "activities": ["activity-district", "activity-street"], "activity_files": ["activity-file"],
+    "team_members": ["member-district", "phone-district"],
+    "activity_volunteers": "hours, shown with the activity and the roster",
+    "activity_categories": "the shared catalogue",
     # No text of their own that a page shows:
     "units": ["unit-code", "unit-name"],
     "departments": "the shared catalogue",
@@ -190,6 +203,8 @@ def may_open(username, marker: dict) -> bool:
         return unit in _units(username, {"office_admin", "office_staff"})
     if rule == "admin":         # the audit trail: office administrators of the unit or above
         return unit in _units(username, {"office_admin"})
+    if rule == "own-office":    # a team member's phone: the office of exactly that unit
+        return any(code == unit and role in ("office_admin", "office_staff") for role, code in MEMBERSHIPS[username])
     if rule == "owner":         # a notification: its recipient only
         return username == marker["owner"]
     raise AssertionError(rule)
@@ -376,6 +391,32 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
         db.session.add(token)
         db.session.flush()
         ids["token"] = token.id
+
+        # Activities of the district and the street (this month: the calendar shows them), a file, a roster entry.
+        from portal.models import Activity, ActivityFile, TeamMember
+
+        ids["activities"] = []
+        for code, kind in (("410105", "activity-district"), ("410105001", "activity-street")):
+            activity = Activity(unit_id=unit[code], title=m(kind, "unit", code), category_code="legal",
+                                department_code="edu", co_department_codes=[], start_date=date.today(),
+                                end_date=date.today(), youth=1, person_times=1)
+            db.session.add(activity)
+            db.session.flush()
+            entry = dict(id=activity.id, unit=code, file=None)
+            if code == "410105001":
+                attachment = ActivityFile(activity_id=activity.id, original_name=m("activity-file", "unit", code) + ".pdf",
+                                          stored_name=stored("a"), content_type="application/pdf", size=15,
+                                          sha256="0" * 64)
+                db.session.add(attachment)
+                db.session.flush()
+                entry["file"] = attachment.id
+            ids["activities"].append(entry)
+        member = TeamMember(unit_id=unit["410105"], name=m("member-district", "unit", "410105"), role="member",
+                            kind="veteran", phone=m("phone-district", "own-office", "410105"),
+                            joined_on=date(2026, 1, 1))
+        db.session.add(member)
+        db.session.flush()
+        ids["member"] = member.id
         return ids
 
     ids = run_in_app(make)
@@ -425,6 +466,14 @@ def _fillings(rule, ids, username, method):
             base = dict(task_id=task["id"], run_id=task["run"], notice_id=task["notice"], evidence_id=task["evidence"])
             for unit in (at([task["unit"], "410105"]) if "code" in args else [{}]):
                 yield dict(base, **unit)
+    elif "activity_id" in args:
+        for activity in [a for a in ids["activities"] if a["file"] or "file_id" not in args]:
+            base = dict(activity_id=activity["id"], file_id=activity["file"])
+            for unit in (at([activity["unit"], "410105"]) if "code" in args else [{}]):
+                yield dict(base, **unit)
+    elif "member_id" in args:
+        for unit in at(["410105"]):
+            yield dict(unit, member_id=ids["member"])
     elif "decision_id" in args:
         for unit in at(["410105"]):
             yield dict(unit, decision_id=ids["decision"])
@@ -475,6 +524,9 @@ QUERIES = {
     "workspace.dashboard.index": [{"sort": "progress"}],
     "workspace.dashboard.reporting": [{"show": "all"}],
     "api.list_tasks": [{"scope": "subtree"}, {"scope": "subtree", "q": "MKR"}],
+    "workspace.activities.index": [{"scope": "subtree", "q": "MKR"}, {"scope": "unit"}],
+    "workspace.activities.export": [{"scope": "subtree"}],
+    "api.list_activities": [{"scope": "subtree"}, {"scope": "subtree", "q": "MKR"}],
 }
 #: Query strings a route is requested with instead of none: the figures of the year the victim's meeting is in.
 BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"period": "2026"},

@@ -61,7 +61,28 @@ def _meeting_objects(db, unit_id: int, user_id: int) -> dict:
     ids = {"meeting_id": meeting.id, "item_id": item.id, "material_id": material.id, "decision_id": decision.id,
            "number": 1}
     ids.update(_task_objects(db, unit_id, user_id))
+    ids.update(_activity_objects(db, unit_id, user_id))
     return ids
+
+
+def _activity_objects(db, unit_id: int, user_id: int) -> dict:
+    """An activity with a photo, and a team member, at one unit."""
+    from datetime import date
+
+    from portal.models import Activity, ActivityFile, TeamMember
+
+    activity = Activity(unit_id=unit_id, title="matrix", category_code="legal", department_code="edu",
+                        co_department_codes=[], start_date=date(2026, 1, 5), end_date=date(2026, 1, 5))
+    member = TeamMember(unit_id=unit_id, name="matrix", role="member", kind="veteran", phone="13800000000",
+                        joined_on=date(2026, 1, 1))
+    db.session.add_all([activity, member])
+    db.session.flush()
+    photo = ActivityFile(activity_id=activity.id, is_photo=True, original_name="p.jpg",
+                         stored_name=f"{unit_id:032x}.jpg", thumb_name=f"{unit_id + 1000:032x}.jpg",
+                         content_type="image/jpeg", size=1, sha256="0" * 64)
+    db.session.add(photo)
+    db.session.flush()
+    return {"activity_id": activity.id, "file_id": photo.id, "member_id": member.id}
 
 
 def _task_objects(db, unit_id: int, user_id: int) -> dict:

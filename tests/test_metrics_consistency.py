@@ -75,14 +75,18 @@ def _expected_table():
 
 # The task lifecycle is listed twice: sequences then reach acceptance more often.
 OPS = st.lists(st.tuples(st.sampled_from(["create", "cascade", "report", "submit", "review"] * 2 + [
-    "cancel", "due", "meeting", "decision", "notice", "respond", "day"]),
+    "cancel", "due", "meeting", "decision", "notice", "respond", "day",
+    "activity", "activity", "activity_edit", "activity_delete", "member", "member_leave"]),
     st.integers(0, 50), st.integers(0, 100)), min_size=1, max_size=20)
 #: Always tried: a provincial task down to the streets, reported, submitted, accepted and returned,
 #: a local task cancelled, a meeting with a decision, a notice answered, and the calendar moving on.
 LIFECYCLE = [("create", 0, 1), ("cascade", 0, 1), ("cascade", 1, 1), ("report", 0, 60), ("report", 1, 30),
              ("submit", 0, 0), ("submit", 0, 0), ("review", 0, 1), ("review", 0, 0), ("create", 4, 2),
              ("notice", 0, 0), ("respond", 0, 0), ("meeting", 3, 0), ("decision", 0, 0), ("cancel", 3, 0),
-             ("day", 0, 5), ("due", 0, 3)]
+             ("day", 0, 5), ("due", 0, 3),
+             ("activity", 4, 7), ("activity", 5, 40), ("activity_edit", 0, 3), ("activity_delete", 1, 0),
+             ("member", 4, 1), ("member", 4, 2), ("member", 4, 3), ("member", 4, 4), ("member", 4, 5),
+             ("member_leave", 0, 0)]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,45 @@ def _apply(op, a, b, shift):
         notice = _pick(list(db.session.scalars(select(SupervisionNotice).order_by(SupervisionNotice.id))), a)
         if notice is not None:
             svc.respond_notice(notice, "已办", by=_office(notice.task.unit_id))
+    elif op == "activity":  # activities across months and categories, at any unit
+        from portal.models import CATEGORY_CODES
+        from portal.services import activities as asvc
+
+        unit = _pick(units, a)
+        asvc.create_activity(unit, {
+            "title": f"a{a}", "category": CATEGORY_CODES[b % len(CATEGORY_CODES)], "lead_department": "edu",
+            "start_date": (datetime.now().date() - timedelta(days=b * 3)).isoformat(),
+            "participants": {"youth": b, "elders": a, "others": 1}, "volunteers": 1, "volunteer_hours": b / 4,
+            "funds": b * 10}, by=_office(unit.id))
+    elif op in ("activity_edit", "activity_delete"):
+        from portal.models import Activity
+        from portal.services import activities as asvc
+
+        activity = _pick(list(db.session.scalars(select(Activity).order_by(Activity.id))), a)
+        if activity is not None and op == "activity_edit":
+            asvc.update_activity(activity, {"participants": {"elders": b}, "category": "care",
+                                            "start_date": (activity.start_date - timedelta(days=31)).isoformat()},
+                                 by=_office(activity.unit_id), version=activity.version, partial=True)
+        elif activity is not None:
+            asvc.delete_activity(activity, "重复", by=_office(activity.unit_id))
+    elif op == "member":
+        from portal.services import activities as asvc
+
+        unit = _pick(units, a)
+        asvc.add_member(unit, {"name": f"m{b}", "role": "volunteer" if b % 2 else "member", "kind": "veteran",
+                               "joined_on": (datetime.now().date() - timedelta(days=b % 3)).isoformat()},
+                        by=_office(unit.id))
+    elif op == "member_leave":
+        from portal.models import TeamMember
+        from portal.services import activities as asvc
+
+        member = _pick(list(db.session.scalars(select(TeamMember).where(TeamMember.left_on.is_(None))
+                                               .order_by(TeamMember.id))), a)
+        if member is not None:
+            asvc.edit_member(member, {"name": member.name, "role": member.role, "kind": member.kind,
+                                      "joined_on": member.joined_on.isoformat(),
+                                      "left_on": (datetime.now().date() + timedelta(days=b % 3)).isoformat()},
+                             by=_office(member.unit_id), version=member.version)
     elif op == "day":
         shift["days"] += 1 + b % 20  # midnight passes: the daily job runs
         from jobs.metrics import daily_overdue

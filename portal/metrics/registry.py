@@ -44,6 +44,24 @@ passed it down, so a subtree sum counts nothing twice.
 * ``notices.open``: supervision notices (督办单) on the unit's task instances
   (not cancelled) that have not been answered.
 
+Activities (活动登记), flows by the month the activity started (its start date):
+
+* ``activities.count``: registered activities; ``activities.count.<category>``
+  the same for one category (``legal``, ``festival`` …).
+* ``activities.person_times``: Σ person-times (youth + elders + others);
+  ``activities.person_times.<category>`` for one category;
+  ``activities.youth`` and ``activities.elders``: Σ of those groups.
+* ``activities.volunteers``: Σ volunteers; ``activities.volunteer_hours``: Σ hours.
+* ``activities.funds``: Σ funds spent, yuan.
+
+Work teams (工作队伍), stocks as of today (refreshed daily, as joining and
+leaving dates pass):
+
+* ``teams.members``: roster members active today (joined on or before today,
+  not yet left); ``teams.volunteers``: those of them with the role volunteer.
+* ``teams.complete``: 1 for a unit whose team has at least 5 active members,
+  so the subtree value is the number of units with a complete team.
+
 Indicators (percent, 0–100, one decimal, rounded half up; ``null`` when the
 denominator is 0):
 
@@ -64,7 +82,9 @@ from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.metrics import sql
-from portal.models import Decision, Meeting, MeetingStatus, SupervisionNotice, Task, TaskReport, TaskReview
+from portal.models import (Activity, Decision, Meeting, MeetingStatus, SupervisionNotice, Task, TaskReport,
+                           TaskReview, TeamMember, Unit)
+from portal.models.activities import CATEGORY_CODES, COMPLETE_TEAM
 from portal.models.tasks import OPEN_STATES, TaskStatus
 
 STOCK, FLOW = "stock", "flow"
@@ -308,6 +328,100 @@ def notices_drill(key: str, units: UnitFilter, today: date):
             .join(Task, Task.id == SupervisionNotice.task_id).where(*_open_notices(units)))
 
 
+# Activities, by the month they started.
+
+def _activity_month():
+    return sql.wall_month(Activity.start_date)
+
+
+def _activity_values() -> dict:
+    values = {"activities.count": literal(1), "activities.person_times": Activity.person_times,
+              "activities.youth": Activity.youth, "activities.elders": Activity.elders,
+              "activities.volunteers": Activity.volunteers, "activities.volunteer_hours": Activity.volunteer_hours,
+              "activities.funds": Activity.funds}
+    for code in CATEGORY_CODES:
+        values[f"activities.count.{code}"] = case((Activity.category_code == code, 1), else_=0)
+        values[f"activities.person_times.{code}"] = case((Activity.category_code == code, Activity.person_times),
+                                                         else_=0)
+    return values
+
+
+def activities_statement(units: UnitFilter, today: date):
+    month = _activity_month()
+    columns = [func.sum(expr).label(key.replace(".", "_")) for key, expr in _activity_values().items()]
+    return (select(Activity.unit_id.label("unit_id"), month.label("period"), *columns)
+            .where(_where_units(units, Activity.unit_id)).group_by(Activity.unit_id, month))
+
+
+def activities_drill(key: str, units: UnitFilter, today: date):
+    value = _activity_values()[key]
+    where = [_where_units(units, Activity.unit_id)]
+    category = key.split(".")[2] if key.count(".") == 2 else None
+    if category:
+        where.append(Activity.category_code == category)
+    return select(literal("activity", String).label("kind"), Activity.id.label("id"),
+                  Activity.unit_id.label("unit_id"), Activity.title.label("title"),
+                  Activity.category_code.label("status"), Activity.start_date.label("day"),
+                  _activity_month().label("period"), value.label("value")).where(*where)
+
+
+# Work teams as of today.
+
+def _active_members(units: UnitFilter, today: date):
+    return (TeamMember.joined_on <= today, or_(TeamMember.left_on.is_(None), TeamMember.left_on > today),
+            _where_units(units, TeamMember.unit_id))
+
+
+def teams_statement(units: UnitFilter, today: date):
+    active = func.count(TeamMember.id)
+    return (select(TeamMember.unit_id.label("unit_id"), literal(CURRENT, String).label("period"),
+                   active.label("teams_members"),
+                   _count(TeamMember.role == "volunteer").label("teams_volunteers"),
+                   case((active >= COMPLETE_TEAM, 1), else_=0).label("teams_complete"))
+            .where(*_active_members(units, today)).group_by(TeamMember.unit_id))
+
+
+def teams_drill(key: str, units: UnitFilter, today: date):
+    if key == "teams.complete":
+        complete = (select(TeamMember.unit_id).where(*_active_members(units, today)).group_by(TeamMember.unit_id)
+                    .having(func.count(TeamMember.id) >= COMPLETE_TEAM))
+        return select(literal("unit", String).label("kind"), Unit.id.label("id"), Unit.id.label("unit_id"),
+                      Unit.name.label("title"), literal("complete", String).label("status"),
+                      literal(None, Date).label("day"), literal(CURRENT, String).label("period"),
+                      literal(1).label("value")).where(Unit.id.in_(complete))
+    where = list(_active_members(units, today))
+    if key == "teams.volunteers":
+        where.append(TeamMember.role == "volunteer")
+    return select(literal("team_member", String).label("kind"), TeamMember.id.label("id"),
+                  TeamMember.unit_id.label("unit_id"), TeamMember.name.label("title"),
+                  TeamMember.role.label("status"), TeamMember.joined_on.label("day"),
+                  literal(CURRENT, String).label("period"), literal(1).label("value")).where(*where)
+
+
+_CATEGORY_LABELS = {"moral": _l("ideological and moral education"), "legal": _l("legal education"),
+                    "skills": _l("skills and science training"), "festival": _l("festival and memorial events"),
+                    "care": _l("care and assistance"), "volunteer": _l("volunteer service"),
+                    "elder": _l("elder education"), "family": _l("family education"), "other": _l("other")}
+
+
+def _activity_metrics() -> list:
+    metrics = [
+        ("activities.count", _l("Activities held"), True),
+        ("activities.person_times", _l("Person-times"), True),
+        ("activities.youth", _l("Person-times of young people"), True),
+        ("activities.elders", _l("Person-times of elders"), True),
+        ("activities.volunteers", _l("Volunteers"), True),
+        ("activities.volunteer_hours", _l("Volunteer hours"), False),
+        ("activities.funds", _l("Activity funds (yuan)"), False),
+    ]
+    for code in CATEGORY_CODES:
+        metrics.append((f"activities.count.{code}", _l("Activities: %(category)s", category=_CATEGORY_LABELS[code]),
+                        True))
+        metrics.append((f"activities.person_times.{code}",
+                        _l("Person-times: %(category)s", category=_CATEGORY_LABELS[code]), True))
+    return metrics
+
+
 # --- the declarations -------------------------------------------------------------------------
 
 def _family(key, kind, statement, drill, metrics, dated=False) -> Family:
@@ -339,6 +453,12 @@ FAMILIES: dict[str, Family] = {f.key: f for f in (
     _family("notices", STOCK, notices_statement, notices_drill, [
         ("notices.open", _l("Open supervision notices"), True),
     ]),
+    _family("activities", FLOW, activities_statement, activities_drill, _activity_metrics()),
+    _family("teams", STOCK, teams_statement, teams_drill, [
+        ("teams.members", _l("Active team members"), True),
+        ("teams.volunteers", _l("Active volunteers on the rosters"), True),
+        ("teams.complete", _l("Units with a complete team"), True),
+    ], dated=True),
 )}
 
 REGISTRY: dict[str, Metric] = {m.key: m for f in FAMILIES.values() for m in f.metrics}

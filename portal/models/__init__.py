@@ -12,3 +12,6 @@ from portal.models.tasks import (  # noqa: F401
 )
 from portal.models.jobs import OutboxJob  # noqa: F401
 from portal.models.metrics import MetricReconcile, MetricState, MetricValue  # noqa: F401
+from portal.models.activities import (  # noqa: F401
+    CATEGORY_CODES, Activity, ActivityCategory, ActivityFile, ActivityVolunteer, TeamMember,
+)

@@ -66,7 +66,8 @@ class MetricsOut(Out):
 
 
 class RecordOut(Out):
-    kind = mf.String(required=True, metadata={"enum": ["task", "meeting", "decision", "notice"]})
+    kind = mf.String(required=True, metadata={"enum": ["task", "meeting", "decision", "notice",
+                                                                    "activity", "team_member", "unit"]})
     id = mf.Integer(required=True)
     unit_code = mf.String(required=True)
     title = mf.String(required=True)
