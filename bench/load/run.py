@@ -254,11 +254,13 @@ def main() -> int:
             restart_at = int(_setting("LOAD_DB_RESTART_AT", "0"))
             if restart_at:
                 threading.Timer(restart_at, _database_went_away, (pg, name, restarts)).start()
+            load_before = os.getloadavg()[0]
             with open(os.path.join(work, "locust.log"), "w") as locust_log:
                 subprocess.run([os.path.join(BIN, "locust"), "-f", os.path.join(ROOT, "bench", "load", "locustfile.py"),
                                 "--headless", "--users", str(users), "--spawn-rate", spawn, "--run-time", f"{seconds}s",
                                 "--host", host, "--csv", prefix, "--only-summary", "--stop-timeout", "10"],
                                cwd=ROOT, env=env, stdout=locust_log, stderr=subprocess.STDOUT, timeout=seconds + 300)
+            load_after = os.getloadavg()[0]
             # Let the worker finish what the run queued (the cascade, roll-ups), within bounds.
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and (queue.count or queue.started_job_registry.count):
@@ -281,6 +283,8 @@ def main() -> int:
         print(f"  cascade       {after['cascade_state']}: {after['instances']} instances for {after['streets']} streets, "
               f"{after['duplicates']} duplicated, {after['cascade_seconds']} s")
     print(f"  outbox        {after['outbox']} job(s) waiting   (goal: 0)")
+    print(f"  machine       {os.cpu_count()} CPUs, load average {load_before:.1f} before the run, "
+          f"{load_after:.1f} at its end (anything else running shows here)")
     if restarts:
         print(f"  db restart    {restarts[0]} connections terminated at {_setting('LOAD_DB_RESTART_AT', '0')} s; "
               f"answers 503: {_count_503(prefix)}")
