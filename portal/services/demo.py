@@ -207,6 +207,10 @@ def seed_tasks(today=None) -> list[str]:
                 _cascade_now(_instance(city_task, code), "children", User.by_username(f"office-{code}"))
         made.append(title)
         _demo_progress(root, lead)
+        for city in db.session.scalars(select(Task).where(Task.parent_id == root.id)):
+            if city.unit.code != "4101":  # Zhengzhou's are passed down by hand above, with real reports
+                _pass_down_to_streets(city)
+        _demo_history(root, lead, today)
     db.session.flush()
     for task in db.session.scalars(select(Task).where(Task.parent_id.is_not(None), Task.unit.has(tier="district"))):
         svc.rollup(task.id)
@@ -259,3 +263,90 @@ def _demo_progress(root, lead: str) -> None:
                 svc.review_task(task, "accept", "材料齐全，同意验收。", by=reviewer)
         elif index % 7 == 1 and reviewer is not None:
             svc.send_notice(task, "进度滞后，请于本周内报送最新进展。", by=reviewer)
+
+
+def _share(*parts) -> float:
+    """A deterministic number in [0, 1) for the parts (the same on every run and machine)."""
+    import hashlib
+
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def _pass_down_to_streets(task) -> None:
+    """The city's instance passed straight down to each of its streets, set-based (the services'
+    cascade, with its job and notifications per unit, is for real use; these streets have no accounts)."""
+    from portal.models import Task
+
+    streets = db.session.execute(select(Unit.id, Unit.code).where(Unit.path.like(task.unit.path + "%"),
+                                                                  Unit.tier == "street").order_by(Unit.code)).all()
+    rows = [{"unit_id": unit_id, "unit_code": code, "parent_id": task.id, "root_id": task.root_id or task.id,
+             "title": task.title, "description": task.description, "lead_department_code": task.lead_department_code,
+             "co_department_codes": list(task.co_department_codes or []), "due_date": task.due_date,
+             "target_name": task.target_name, "target_unit": task.target_unit, "target_value": task.target_value,
+             "weight": task.weight, "status": "assigned", "created_by_id": task.created_by_id}
+            for unit_id, code in streets]
+    if rows:
+        db.session.execute(Task.__table__.insert(), rows)
+
+
+def _demo_history(root, lead: str, today) -> None:
+    """Five months of deterministic, plausible progress reports for the task's instances at every
+    street outside Zhengzhou (whose streets report through the services above), so that the
+    consolidated views have something to compare: each city and street has its own diligence,
+    some finish and are accepted, some fall behind, and some have not reported this month.
+    Written set-based (one INSERT per table): the seed ends with a rebuild of the figures."""
+    from datetime import datetime, time, timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import bindparam
+
+    from portal.models import Task, TaskReport, TaskReview
+
+    first = (today.replace(day=1) - timedelta(days=140)).replace(day=1)
+    months = []
+    month = first
+    while month <= today:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    leaves = db.session.execute(
+        select(Task.id, Unit.code, Unit.path).join(Unit, Unit.id == Task.unit_id)
+        .where(Task.root_id == root.id, Unit.tier == "street", ~Unit.path.like("/41/4101/%"))).all()
+    target = root.target_value or Decimal("100")
+    reports, reviews, states = [], [], []
+    for task_id, code, path in leaves:
+        city = path.strip("/").split("/")[1]
+        # Diligence: the city's (0.55–0.95) with the street's own variation.
+        diligence = 0.55 + 0.4 * _share("city", city) + 0.2 * (_share("street", code) - 0.5)
+        percent, accepted_at = Decimal("0"), None
+        for index, month in enumerate(months):
+            current = month.year == today.year and month.month == today.month
+            # A street reports on all its tasks in a month, or on none (now and then one is forgotten).
+            if _share(code, month) > diligence * (0.9 if current else 1) or _share(root.id, code, month) < 0.06:
+                continue  # nothing reported this month
+            day = min(month.replace(day=1 + int(_share("day", root.id, code, month) * 25)), today)
+            step = Decimal(8 + int(_share("step", root.id, code, month) * 20))
+            percent = min(Decimal("100"), percent + step)
+            if percent >= 60 and not current and _share("done", root.id, code, month) < diligence - 0.3:
+                percent = Decimal("100")  # finished this month
+            at = datetime.combine(day, time(2, int(_share("minute", code) * 59)))
+            actual = (target * percent / 100).quantize(Decimal("1"))
+            reports.append({"task_id": task_id, "department_code": lead, "percent": percent, "actual_value": actual,
+                            "narrative": f"本月累计完成{actual}{root.target_unit or ''}。", "at": at})
+            if percent == 100 and not current and _share("accept", root.id, code) < diligence:
+                accepted_at = at + timedelta(days=2)
+                reviews.append({"task_id": task_id, "decision": "accept", "comment": "材料齐全，同意验收。",
+                                "at": accepted_at})
+                break
+        status = "accepted" if accepted_at else ("in_progress" if percent else "assigned")
+        states.append({"task_id": task_id, "status": status, "progress": percent,
+                       "actual_value": (target * percent / 100).quantize(Decimal("1")) if percent else None})
+    if reports:
+        db.session.execute(TaskReport.__table__.insert(), reports)
+    if reviews:
+        db.session.execute(TaskReview.__table__.insert(), reviews)
+    tasks = Task.__table__
+    if states:
+        db.session.execute(tasks.update().where(tasks.c.id == bindparam("task_id")).values(
+            status=bindparam("status"), progress=bindparam("progress"), actual_value=bindparam("actual_value"),
+            created_at=datetime.combine(first, time(1, 0))), states)
