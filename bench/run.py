@@ -344,10 +344,22 @@ def measure_worker(app, results: dict, notes: list[str]) -> None:
     try:
         # The worker starts, runs its start-up jobs (maintenance, the reminder sweep), and idles.
         from rq import Worker
+        from rq.job import Job
+
+        from jobs.meetings import REMINDER_SWEEP_ID
+
+        def sweep_done() -> bool:
+            try:
+                # it schedules its next run under the same id when it ends
+                return Job.fetch(REMINDER_SWEEP_ID, connection=queue.connection).get_status() not in (
+                    "queued", "started")
+            except Exception:  # noqa: BLE001 - no such job: nothing to wait for
+                return True
 
         def idle() -> bool:
             return worker.poll() is not None or (
-                bool(Worker.all(queue=queue)) and len(queue) == 0 and queue.started_job_registry.count == 0)
+                bool(Worker.all(queue=queue)) and len(queue) == 0 and queue.started_job_registry.count == 0
+                and sweep_done())
 
         wait_until(idle, 120)
         if worker.poll() is not None:
@@ -438,8 +450,9 @@ def markdown(report: dict) -> str:
                 f"p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms ({c['runs']} writes, {c['missed']} missed)",
                 TARGETS["commit_to_province_p95"], c["p95_ms"] < 2000 and not c["missed"])
         w = r["worker_peak_mb"]
-        add("Worker peak memory", f"{w['tree_rss_sampled']} MB (process tree, sampled); largest process "
-            f"{w['largest_process_maxrss']} MB", TARGETS["worker_peak"], w["tree_rss_sampled"] < 300)
+        add("Worker peak memory", f"{w['tree_rss_sampled']} MB (process tree, sampled); largest single process "
+            f"{w['largest_process_maxrss']} MB (getrusage, whole life)", TARGETS["worker_peak"],
+            max(w["tree_rss_sampled"], w["largest_process_maxrss"]) < 300)
     else:
         add("Commit → provincial figure (real worker)", "not measured: " + r.get("worker_skipped", ""),
             TARGETS["commit_to_province_p95"])
