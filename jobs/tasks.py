@@ -93,7 +93,7 @@ def _fan_out(run: CascadeRun) -> int:
     return len(todo)
 
 
-def _notify_assigned(task: Task, instance_ids: list[int]) -> int:
+def _notify_assigned(task: Task, instance_ids: list[int]) -> None:
     """One INSERT … SELECT: each new instance's office and the liaisons of its departments hear
     of it (once: the dedupe key of ``_notify_many``)."""
     from sqlalchemy import JSON, String, and_, cast, exists, literal
@@ -101,10 +101,9 @@ def _notify_assigned(task: Task, instance_ids: list[int]) -> int:
     from portal.models import Unit
 
     if not instance_ids:
-        return 0
+        return
     kind = "task_assigned"
     params = {"title": task.title, "unit": task.unit.name, "due": task.due_date.isoformat()}
-    sent = 0
     for start in range(0, len(instance_ids), 5000):
         chunk = instance_ids[start:start + 5000]
         seats = select(Membership.user_id, Task.id.label("task_id"), Unit.tier, Unit.code).distinct() \
@@ -119,10 +118,8 @@ def _notify_assigned(task: Task, instance_ids: list[int]) -> int:
         link = literal("/", String) + seats.c.tier + "/" + seats.c.code + "/tasks/" + task_id + "/"
         rows = select(seats.c.user_id, literal(kind), literal(params, JSON), link, key, literal(utcnow())).where(
             ~exists().where(Notification.dedupe_key == key))
-        result = db.session.execute(insert(Notification).from_select(
+        db.session.execute(insert(Notification).from_select(
             ["user_id", "kind", "params", "link", "dedupe_key", "created_at"], rows))
-        sent += result.rowcount or 0
-    return sent
 
 
 CASCADE_LOCK = 41_0001  # advisory-lock namespace of cascade runs
