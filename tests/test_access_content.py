@@ -97,6 +97,7 @@ ENDPOINTS = {
     "workspace.dashboard.remind": "the reminder to the units that have not reported",
     "workspace.dashboard.owed": "child_code: the tasks a unit below owes reports on",
     "workspace.dashboard.export": "xlsx of the view's tables",
+    "api.children_metrics": "code: the figures of the units below", "api.reporting": "code: who has reported",
 }
 
 #: (endpoint, method) pairs not requested, with the reason.
@@ -267,8 +268,8 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
         two.set_password("x" * 12)
         db.session.add(two)
         db.session.flush()
-        db.session.add_all([Membership(user_id=two.id, unit_id=marked_street.id, role="liaison", department_code="women"),
-                            Membership(user_id=two.id, unit_id=unit["410102"], role="liaison", department_code="women")])
+        db.session.add_all([Membership(user_id=two.id, unit_id=seat, role="liaison", department_code="women")
+                            for seat in (marked_street.id, unit["410102"])])
         ids["user-two"] = two.id
         db.session.flush()
         ids["membership"] = db.session.query(Membership).filter_by(user_id=ids["user-410105"]).one().id
@@ -533,6 +534,7 @@ QUERIES = {
 }
 #: Query strings a route is requested with instead of none: the figures of the year the victim's meeting is in.
 BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"period": "2026"},
+              "api.children_metrics": {"period": "2026"}, "api.reporting": {"period": "2026"},
               **{f"workspace.dashboard.{view}": {"period": "2026"}
                  for view in ("index", "records", "reporting", "owed", "export")}}
 #: htmx fragments: also requested as htmx does.
@@ -646,4 +648,5 @@ def test_every_route_and_table_is_in_the_matrix(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert not endpoints - set(ENDPOINTS), f"add to ENDPOINTS (and fill their parameters): {endpoints - set(ENDPOINTS)}"
     tables = set(db.metadata.tables)
-    assert not tables - set(TABLES), f"seed a marker for these tables or say why they show nothing: {tables - set(TABLES)}"
+    assert not tables - set(TABLES), \
+        f"seed a marker for these tables or say why they show nothing: {tables - set(TABLES)}"

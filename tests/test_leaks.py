@@ -306,7 +306,8 @@ def test_an_account_page_shows_only_the_seats_its_reader_may_open(new_browser, t
     run_in_app(lambda: db.session.add(Membership(user_id=user.id, unit_id=tree["410105001"].id, role="liaison",
                                                  department_code="women")))
     sibling = _as(new_browser, "office-410102")    # administers the seat at 中原区, not the one at 经八路街道
-    for url in ("/district/410102/accounts/", f"/district/410102/accounts/{user.id}", "/district/410102/accounts/?q=two"):
+    for url in ("/district/410102/accounts/", f"/district/410102/accounts/{user.id}",
+                "/district/410102/accounts/?q=two"):
         text = sibling.get(url).get_data(as_text=True)
         assert "TWO-SEATS" in text and "中原区 ·" in text, url
         assert "经八路街道" not in text, url
