@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -275,21 +276,33 @@ def measure_reconcile(results: dict, notes: list[str]) -> None:
 
 # --- the worker ----------------------------------------------------------------------------
 
-def _tree_rss(proc) -> int:
-    """RSS of a process and its children, in bytes (shared pages count in each)."""
+def _tree_rss(proc) -> tuple[int, int]:
+    """RSS of a process and its children, in bytes (shared pages count in each), and of the largest."""
     import psutil
 
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    sizes = []
     for p in procs:
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss)
         except psutil.Error:
             pass
-    return total
+    return sum(sizes), max(sizes, default=0)
+
+
+def _high_water_kb(pid: int) -> int:
+    """VmHWM: the process's peak RSS since it started (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def measure_worker(app, results: dict, notes: list[str]) -> None:
@@ -318,7 +331,19 @@ def measure_worker(app, results: dict, notes: list[str]) -> None:
         worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     ps = psutil.Process(worker.pid)
-    peak = 0
+    peak = largest = 0
+    # The tree's memory every 20 ms for the worker's whole life, in a thread of its own. (Not
+    # getrusage(RUSAGE_CHILDREN): it would count this process's own RSS, copied by the fork before exec.)
+    sampling = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, largest
+        while not sampling.wait(0.02):
+            tree, one = _tree_rss(ps)
+            peak, largest = max(peak, tree), max(largest, one)
+
+    sampler = threading.Thread(target=sample, name="bench-rss-sampler", daemon=True)
+    sampler.start()
     poll = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     figure = text("SELECT subtree FROM metric_values WHERE unit_id = :u AND metric = 'tasks.progress_weighted' "
                   "AND period = 'current'")
@@ -327,15 +352,10 @@ def measure_worker(app, results: dict, notes: list[str]) -> None:
         return Decimal(poll.execute(figure, {"u": province}).scalar() or 0)
 
     def wait_until(pred, timeout: float) -> bool:
-        nonlocal peak
         deadline = time.perf_counter() + timeout
-        n = 0
         while time.perf_counter() < deadline:
             if pred():
                 return True
-            n += 1
-            if n % 10 == 0:
-                peak = max(peak, _tree_rss(ps))
             time.sleep(0.005)
         return False
 
@@ -382,20 +402,22 @@ def measure_worker(app, results: dict, notes: list[str]) -> None:
                 samples.append(elapsed)
             else:
                 missed += 1
-            peak = max(peak, _tree_rss(ps))
     finally:
         poll.close()
+        worker_hwm_kb = _high_water_kb(worker.pid)
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(60)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
-    single_peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sampling.set()
+        sampler.join()
     results["commit_to_province"] = {**(_summary(samples) if samples else {}), "missed": missed,
                                      "p50_ms": round(statistics.median(samples), 1) if samples else None}
     results["worker_peak_mb"] = {"tree_rss_sampled": round(peak / 2**20, 1),
-                                 "largest_process_maxrss": round(single_peak_kb / 1024, 1), "log": log_path}
+                                 "largest_process_sampled": round(largest / 2**20, 1),
+                                 "worker_process_high_water": round(worker_hwm_kb / 1024, 1), "log": log_path}
     if missed:
         notes.append(f"{missed} writes were not reflected in the province's figure within 30 s.")
 
@@ -450,9 +472,10 @@ def markdown(report: dict) -> str:
                 f"p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms ({c['runs']} writes, {c['missed']} missed)",
                 TARGETS["commit_to_province_p95"], c["p95_ms"] < 2000 and not c["missed"])
         w = r["worker_peak_mb"]
-        add("Worker peak memory", f"{w['tree_rss_sampled']} MB (process tree, sampled); largest single process "
-            f"{w['largest_process_maxrss']} MB (getrusage, whole life)", TARGETS["worker_peak"],
-            max(w["tree_rss_sampled"], w["largest_process_maxrss"]) < 300)
+        add("Worker peak memory", f"{w['tree_rss_sampled']} MB (process tree: worker, scheduler, work horse; "
+            f"sampled every 20 ms); largest process {w['largest_process_sampled']} MB; worker's own high-water "
+            f"mark {w['worker_process_high_water']} MB", TARGETS["worker_peak"],
+            max(w["tree_rss_sampled"], w["worker_process_high_water"]) < 300)
     else:
         add("Commit → provincial figure (real worker)", "not measured: " + r.get("worker_skipped", ""),
             TARGETS["commit_to_province_p95"])
