@@ -190,6 +190,8 @@ def test_rounding_is_half_up_everywhere(tree, people, run_in_app):
 # --- the worker: jobs in its own process --------------------------------------------------------
 
 REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/7"
+#: Queue names of this run: two runs on one Redis (CI beside a developer) never take each other's jobs.
+RUN = str(os.getpid())
 
 
 def worker_pid() -> int:
@@ -238,11 +240,11 @@ def _queue(name):
 
 
 def test_worker_runs_jobs_in_its_own_process_and_a_failed_job_does_not_poison_the_next(app, tree):
-    queue = _queue("portal-test-nofork")
+    queue = _queue("portal-test-nofork-" + RUN)
     first = queue.enqueue("tests.test_scale.worker_pid")
     bad = queue.enqueue("tests.test_scale.dirty_then_fail")
     after = queue.enqueue("tests.test_scale.clean_read")
-    result = run_worker_burst({"REDIS_URL": REDIS, "RQ_QUEUE": "portal-test-nofork"})
+    result = run_worker_burst({"REDIS_URL": REDIS, "RQ_QUEUE": "portal-test-nofork-" + RUN})
     assert result.returncode == 0, result.stderr[-3000:]
     first.refresh(), bad.refresh(), after.refresh()
     failure = bad.latest_result().exc_string  # PostgreSQL: the aborted transaction; SQLite: the raise
@@ -253,10 +255,10 @@ def test_worker_runs_jobs_in_its_own_process_and_a_failed_job_does_not_poison_th
 
 
 def test_worker_stops_a_job_at_its_timeout_and_takes_the_next(app, tree):
-    queue = _queue("portal-test-timeout")
+    queue = _queue("portal-test-timeout-" + RUN)
     stuck = queue.enqueue("tests.test_scale.hang", job_timeout=2)
     after = queue.enqueue("tests.test_scale.clean_read")
-    result = run_worker_burst({"REDIS_URL": REDIS, "RQ_QUEUE": "portal-test-timeout"})
+    result = run_worker_burst({"REDIS_URL": REDIS, "RQ_QUEUE": "portal-test-timeout-" + RUN})
     assert result.returncode == 0, result.stderr[-3000:]
     stuck.refresh(), after.refresh()
     assert stuck.get_status() == "failed" and "JobTimeoutException" in stuck.latest_result().exc_string
@@ -269,9 +271,9 @@ def test_worker_recycles_after_max_jobs_and_above_max_memory(app, tree):
 
     from tests.conftest import ROOT
 
-    env = dict(os.environ, REDIS_URL=REDIS, RQ_QUEUE="portal-test-recycle")
+    env = dict(os.environ, REDIS_URL=REDIS, RQ_QUEUE="portal-test-recycle-" + RUN)
     env.setdefault("SECRET_KEY", _test_config()["SECRET_KEY"])
-    queue = _queue("portal-test-recycle")
+    queue = _queue("portal-test-recycle-" + RUN)
     jobs = [queue.enqueue("tests.test_scale.worker_pid") for _ in range(3)]
     run = subprocess.run([sys.executable, "-m", "jobs.worker", "--burst", "--max-jobs", "2"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
