@@ -45,20 +45,65 @@ RANKING_COLUMNS = (
     ("meetings.held", False), ("notices.open", False),
 )
 
-#: The figures of a key that drill down to records (indicators open their numerator's records).
-def records_key(key: str) -> str:
+#: The department view: its key figures and ranking columns (the registry's ``departments.*``).
+DEPARTMENT_KEY_FIGURES = (("completion_rate", True, False), ("overdue_share", True, True),
+                          ("tasks.total", False, False), ("tasks.overdue", False, True))
+DEPARTMENT_COLUMNS = (("completion_rate", True), ("overdue_share", True), ("tasks.total", False),
+                      ("tasks.accepted", False), ("tasks.overdue", False))
+#: A view figure of the department view → the registry's measure.
+DEPARTMENT_MEASURE = {"tasks.total": "total", "tasks.accepted": "accepted", "tasks.overdue": "overdue"}
+
+
+def records_key(key: str, department: Optional[str] = None) -> str:
+    """The metric whose records are behind a figure of the view (indicators open their numerator's)."""
+    if department:
+        key = {"completion_rate": "tasks.accepted", "overdue_share": "tasks.overdue"}.get(key, key)
+        return f"departments.{department}.{DEPARTMENT_MEASURE[key]}"
     return INDICATORS[key].numerator if key in INDICATORS else key
 
 
 def label(key: str) -> str:
+    if key == "overdue_share":
+        return _("Overdue share")
     return str(INDICATORS[key].label if key in INDICATORS else REGISTRY[key].label)
+
+
+def is_indicator(key: str) -> bool:
+    return key in INDICATORS or key == "overdue_share"
 
 
 def is_flow(key: str) -> bool:
     """Whether the figure changes with the period chosen (stocks are as of now)."""
+    if key == "overdue_share":
+        return False
     if key in INDICATORS:
         return REGISTRY[INDICATORS[key].numerator].kind == "flow"
     return REGISTRY[key].kind == "flow"
+
+
+def department_figures(metrics: dict, code: str) -> tuple[dict, dict]:
+    """One department's share of a unit's figures: (metrics, indicators) under the view's keys."""
+    from portal.formatting import percent_of
+
+    values = {key: metrics.get(f"departments.{code}.{measure}", 0) for key, measure in DEPARTMENT_MEASURE.items()}
+    return values, {"completion_rate": percent_of(values["tasks.accepted"], values["tasks.total"]),
+                    "overdue_share": percent_of(values["tasks.overdue"], values["tasks.total"])}
+
+
+def departments_lagging(metrics: dict) -> list[dict]:
+    """Every department with tasks at the unit: tasks, overdue and the overdue share, most lagging first."""
+    from portal.metrics.registry import DEPARTMENT_CODES
+    from portal.models import Department
+
+    names = {d.code: d.name for d in Department.all()}
+    rows = []
+    for code in DEPARTMENT_CODES:
+        values, rates = department_figures(metrics, code)
+        if values["tasks.total"]:
+            rows.append({"code": code, "name": names.get(code, code), "total": values["tasks.total"],
+                         "overdue": values["tasks.overdue"], "overdue_share": rates["overdue_share"],
+                         "completion_rate": rates["completion_rate"]})
+    return sorted(rows, key=lambda r: (-(r["overdue_share"] or 0), -r["total"], r["code"]))
 
 
 # --- periods -------------------------------------------------------------------------------
@@ -153,7 +198,14 @@ class Figures:
     stale: bool
 
     def value(self, key: str):
-        return self.indicators[key] if key in INDICATORS else self.metrics[key]
+        return self.indicators.get(key) if is_indicator(key) else self.metrics.get(key)
+
+    def for_department(self, code: Optional[str]) -> "Figures":
+        """The same unit's figures for one department's tasks (lead or co-operating)."""
+        if not code:
+            return self
+        values, rates = department_figures(self.metrics, code)
+        return Figures(self.unit, self.period, values, rates, self.computed_at, self.stale)
 
     def as_dict(self) -> dict:
         return {"unit_code": self.unit.code, "name": self.unit.name, "computed_at": self.computed_at,
@@ -202,9 +254,11 @@ def children_of(unit: Unit, visible_clause) -> list[Unit]:
                                    .order_by(Unit.code)))
 
 
-def ranking(children: list[Unit], period: str, sort: str, descending: bool) -> list[Figures]:
-    """The children's figures, sorted by a column (units without a value last, then by code)."""
-    rows = list(read_many(children, period).values())
+def ranking(children: list[Unit], period: str, sort: str, descending: bool,
+            department: Optional[str] = None) -> list[Figures]:
+    """The children's figures (of one department's tasks), sorted by a column (units without a
+    value last, then by code)."""
+    rows = [f.for_department(department) for f in read_many(children, period).values()]
 
     def key(f: Figures):
         value = f.value(sort) if sort != "name" else None

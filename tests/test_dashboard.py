@@ -256,3 +256,80 @@ def test_only_an_office_sends_the_reminder(new_browser, people, scene):
     response = b.post_form("/province/41/dashboard/reporting/remind", {"period": scene["period"]},
                            page="/notifications/")
     assert response.status_code == 403
+
+
+def test_the_department_view_counts_a_departments_tasks_as_lead_or_co_operating(app, browser, scene):
+    browser.login("office-41")
+    period = scene["period"]
+    html = browser.get(f"/province/41/dashboard/?period={period}&department=civil").get_data(as_text=True)
+    # civil co-operates on task B only (at 410105, overdue); task A is education's alone.
+    assert re.search(r'id="figure-tasks-total".*?figure-value">1<', html, re.S)
+    assert re.search(r'id="figure-overdue_share".*?figure-value">100\.0%<', html, re.S)
+    assert 'href="/province/41/dashboard/records/departments.civil.overdue?period=' in html
+    rows = _cells(html, "ranking")
+    assert rows["4101"][2:] == ["0.0%", "100.0%", "1", "0", "1"] and rows["4102"][2:] == ["—", "—", "0", "0", "0"]
+    # The rows lead on into the same department's view.
+    assert f'href="/city/4101/dashboard/?period={period}&amp;department=civil"' in html
+    # Every figure equals a recomputation from the rows, at every unit.
+    for code in ("41", "4101", "410105", "410105001"):
+        with app.app_context():
+            m = metrics.recompute(_unit(code).id, period)
+        page = browser.get(f"/{_unit_tier(app, code)}/{code}/dashboard/?period={period}&department=edu")
+        text = page.get_data(as_text=True)
+        assert re.search(r'id="figure-tasks-total".*?figure-value">%d<' % m["departments.edu.total"], text, re.S), code
+        assert re.search(r'id="figure-tasks-overdue".*?figure-value">%d<' % m["departments.edu.overdue"], text, re.S)
+    assert m["departments.edu.total"] == 1 and m["departments.edu.accepted"] == 1  # 410105001: A, accepted
+    records = browser.get(f"/province/41/dashboard/records/departments.edu.total?period={period}").get_data(as_text=True)
+    assert len(_cells_of_records(records)) == 4  # A at three streets, and B
+    # The departments that lag, at the province: civil (all overdue) before education.
+    overview = _cells(browser.get(f"/province/41/dashboard/?period={period}").get_data(as_text=True),
+                      "departments-lagging")
+    assert list(overview) == ["civil", "edu"] and overview["edu"][1:3] == ["4", "1"]
+
+
+def _unit_tier(app, code):
+    with app.app_context():
+        return _unit(code).tier
+
+
+def test_a_liaisons_department_view_is_its_own_department_at_its_unit(new_browser, scene):
+    b = new_browser()
+    b.login("civil-410105")
+    period = scene["period"]
+    html = b.get(f"/district/410105/dashboard/?period={period}&department=civil").get_data(as_text=True)
+    assert 'id="department-badge"' in html and 'id="ranking"' not in html
+    assert re.search(r'id="figure-tasks-total".*?figure-value">1<', html, re.S)
+    # Another department's view is not the civil liaison's: the unit's own figures instead.
+    other = b.get(f"/district/410105/dashboard/?period={period}&department=edu").get_data(as_text=True)
+    assert 'id="department-badge"' not in other and 'id="own-scope"' in other
+    b2 = new_browser()
+    b2.login("edu-410105")
+    edu = b2.get(f"/district/410105/dashboard/?period={period}&department=edu").get_data(as_text=True)
+    # Education's work below the district too (B and the two streets' instances of A), with no names.
+    assert re.search(r'id="figure-tasks-total".*?figure-value">3<', edu, re.S)
+    assert "经八路街道" not in edu and "花园路街道" not in edu
+
+
+def test_the_api_gives_the_childrens_figures_and_the_laggards(app, client, scene):
+    from tests.conftest import api_token
+
+    period = scene["period"]
+    office = api_token(client, "office-4101")
+    body = client.get(f"/api/v1/units/4101/children/metrics?period={period}", headers=office).get_json()
+    assert body["unit_code"] == "4101" and body["department"] is None and body["total"] == 2
+    items = {i["unit_code"]: i for i in body["items"]}
+    with app.app_context():
+        want = metrics.recompute(_unit("410105").id, period)
+    assert items["410105"]["metrics"]["tasks.total"] == want["tasks.total"] == 3
+    assert items["410105"]["indicators"]["completion_rate"] == _expected(app, "410105", period)["completion_rate"]
+    civil = client.get(f"/api/v1/units/4101/children/metrics?period={period}&department=civil",
+                       headers=office).get_json()
+    assert {i["unit_code"]: i["metrics"]["tasks.total"] for i in civil["items"]} == {"410105": 1, "410102": 0}
+    laggards = client.get(f"/api/v1/units/4101/reporting?period={period}&reported=false", headers=office).get_json()
+    assert laggards["units_expected"] == 4 and laggards["units_reported"] == 2
+    assert {(i["unit_code"], i["tasks_owed"]) for i in laggards["items"]} == {("410102001", 1), ("410105", 1)}
+    # A sibling city, and a liaison (no unit below its own), get nothing.
+    kaifeng = api_token(client, "office-4102")
+    assert client.get("/api/v1/units/4101/reporting", headers=kaifeng).status_code == 404
+    liaison = api_token(client, "edu-410105")
+    assert client.get("/api/v1/units/410105/children/metrics", headers=liaison).status_code == 404

@@ -62,6 +62,10 @@ leaving dates pass):
 * ``teams.complete``: 1 for a unit whose team has at least 5 active members,
   so the subtree value is the number of units with a complete team.
 
+* ``departments.<code>.total`` / ``.accepted`` / ``.overdue``: for each of the 16 member
+  departments, the leaf instances counted by ``tasks.total``, ``tasks.accepted`` and
+  ``tasks.overdue`` whose lead or a co-operating department it is (the department view).
+
 Indicators (percent, 0–100, one decimal, rounded half up; ``null`` when the
 denominator is 0):
 
@@ -422,6 +426,56 @@ def _activity_metrics() -> list:
     return metrics
 
 
+# Tasks by member department (the department view): leaf instances whose lead or a co-operating
+# department is the department, by the same rules as the task figures above.
+
+#: The department catalogue's codes (migration 0002 seeds the ``departments`` rows with them).
+DEPARTMENT_CODES = ("edu", "propaganda", "civil", "culture", "hrss", "justice", "health", "agri", "finance", "sci",
+                    "youth", "union", "women", "ggw", "aging", "police")
+DEPARTMENT_MEASURES = ("total", "accepted", "overdue")
+
+
+def _department_condition(code: str, measure: str, today: date):
+    involved = Task.department_clause([code])
+    return and_(involved, {"total": Task.status != CANCELLED, "accepted": Task.status == ACCEPTED,
+                           "overdue": and_(Task.status.in_(OPEN_STATES), Task.due_date < today)}[measure])
+
+
+def departments_statement(units: UnitFilter, today: date):
+    columns = [_count(_department_condition(code, measure, today)).label(f"departments_{code}_{measure}")
+               for code in DEPARTMENT_CODES for measure in DEPARTMENT_MEASURES]
+    return (select(Task.unit_id.label("unit_id"), literal(CURRENT, String).label("period"), *columns)
+            .where(_leaf(), _where_units(units, Task.unit_id)).group_by(Task.unit_id))
+
+
+def departments_drill(key: str, units: UnitFilter, today: date):
+    _family_key, code, measure = key.split(".")
+    return select(literal("task", String).label("kind"), Task.id.label("id"), Task.unit_id.label("unit_id"),
+                  Task.title.label("title"), Task.status.label("status"), Task.due_date.label("day"),
+                  literal(CURRENT, String).label("period"), literal(1).label("value")).where(
+        _leaf(), _department_condition(code, measure, today), _where_units(units, Task.unit_id))
+
+
+class _DepartmentLabel:
+    """A figure's label naming the department in the reader's language (from the catalogue)."""
+
+    def __init__(self, code: str, text):
+        self.code, self.text = code, text
+
+    def __str__(self) -> str:
+        from portal.models import Department
+
+        department = db.session.get(Department, self.code)
+        return str(self.text) % {"department": department.name if department else self.code}
+
+
+def _department_metrics() -> list:
+    texts = {"total": _l("%(department)s: tasks"), "accepted": _l("%(department)s: accepted tasks"),
+             "overdue": _l("%(department)s: overdue tasks")}
+    return [(f"departments.{code}.{measure}", _DepartmentLabel(code, texts[measure]), True)
+            for code in DEPARTMENT_CODES for measure in DEPARTMENT_MEASURES]
+
+
 # --- the declarations -------------------------------------------------------------------------
 
 def _family(key, kind, statement, drill, metrics, dated=False) -> Family:
@@ -453,6 +507,7 @@ FAMILIES: dict[str, Family] = {f.key: f for f in (
     _family("notices", STOCK, notices_statement, notices_drill, [
         ("notices.open", _l("Open supervision notices"), True),
     ]),
+    _family("departments", STOCK, departments_statement, departments_drill, _department_metrics(), dated=True),
     _family("activities", FLOW, activities_statement, activities_drill, _activity_metrics()),
     _family("teams", STOCK, teams_statement, teams_drill, [
         ("teams.members", _l("Active team members"), True),

@@ -33,7 +33,7 @@
 
   // The units below compared: the rates of every child, a click opens the child's view.
   if (data.children.length) {
-    var rates = ["completion_rate", "progress", "reporting_rate"];
+    var rates = data.rates.filter(function (k) { return k !== "on_time_rate"; });
     var names = data.children.map(function (c) { return c.name; });
     var children = make("chart-children", {
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
@@ -116,6 +116,25 @@
       var section = document.getElementById("map-section");
       if (section) { section.hidden = true; }
     });
+  }
+
+  // The departments that lag: tasks (lead or co-operating) and the overdue share, a click opens the department view.
+  if (data.departments.length) {
+    var depts = make("chart-departments", {
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      legend: { top: 0 },
+      grid: { left: 8, right: 8, top: 36, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.departments.map(function (d) { return d.name; }),
+               axisLabel: { interval: 0, rotate: data.departments.length > 6 ? 30 : 0 } },
+      yAxis: [{ type: "value", name: L.count }, { type: "value", name: L.rate, max: 100 }],
+      series: [
+        { name: L.tasks, type: "bar", data: data.departments.map(function (d) { return d.total; }) },
+        { name: L.overdue, type: "bar", data: data.departments.map(function (d) { return d.overdue; }) },
+        { name: L.overdue_share, type: "line", yAxisIndex: 1, symbol: "diamond", symbolSize: 8,
+          data: data.departments.map(function (d) { return d.overdue_share; }) }
+      ]
+    });
+    if (depts) { depts.on("click", function (p) { go(data.departments[p.dataIndex].url); }); }
   }
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });

@@ -10,6 +10,7 @@ A street has no children, so it never sees a ranking of its siblings.
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -37,65 +38,102 @@ def _reads_below() -> bool:
     return access.reads_below(current_user, g.unit)
 
 
-def _sort() -> tuple[str, bool]:
+def _department() -> Optional[str]:
+    """The department view's department (``?department=edu``): any for the readers of the units
+    below; a liaison only its own department(s) at its unit."""
+    from portal.metrics.registry import DEPARTMENT_CODES
+
+    asked = request.args.get("department") or None
+    if asked not in DEPARTMENT_CODES:
+        return None
+    if not _reads_below() and asked not in access.liaison_departments(current_user, g.unit):
+        return None
+    return asked
+
+
+def _departments_offered() -> list:
+    from portal.models import Department
+
+    if _reads_below():
+        return Department.all()
+    own = set(access.liaison_departments(current_user, g.unit))
+    return [d for d in Department.all() if d.code in own]
+
+
+def _columns(department: Optional[str]):
+    return cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS
+
+
+def _sort(department: Optional[str] = None) -> tuple[str, bool]:
     sort = request.args.get("sort", "name")
-    if sort != "name" and sort not in dict(cv.RANKING_COLUMNS):
+    if sort != "name" and sort not in dict(_columns(department)):
         sort = "name"
     descending = request.args.get("dir", "desc" if sort != "name" else "asc") == "desc"
     return sort, descending
 
 
-def _ranking_rows(period: str, sort: str = "name", descending: bool = False) -> list:
+def _ranking_rows(period: str, sort: str = "name", descending: bool = False,
+                  department: Optional[str] = None) -> list:
     if not (g.policy.child_tier and _reads_below()):
         return []
     children = cv.children_of(g.unit, access.visible_units_clause(current_user))
-    return cv.ranking(children, period, sort, descending)
+    return cv.ranking(children, period, sort, descending, department)
 
 
-def _chart_data(unit: Unit, period: str, rows: list, months: list) -> dict:
+def _chart_data(unit: Unit, period: str, rows: list, months: list, department: Optional[str],
+                lagging: list) -> dict:
     """What the charts draw (also in the tables of the page, for readers without scripts)."""
     from portal.workspace_urls import workspace_url
 
-    indicators = [k for k, is_ind in cv.RANKING_COLUMNS if is_ind]
+    columns = _columns(department)
     return {
         "period": cv.period_label(period),
-        "labels": {**{k: cv.label(k) for k, _i in cv.RANKING_COLUMNS},
+        "labels": {**{k: cv.label(k) for k, _i in columns}, "reporting_rate": cv.label("reporting_rate"),
                    "children": _("The units below compared"), "monthly": _("Month by month"),
                    "map": _("Map of the units below"), "rate": _("Rate, percent"), "count": _("Count"),
                    "expected": str(REGISTRY["reports.expected"].label),
                    "received": str(REGISTRY["reports.received"].label),
-                   "held": str(REGISTRY["meetings.held"].label), "no_data": _("No figure")},
-        "indicators": indicators,
+                   "held": str(REGISTRY["meetings.held"].label), "no_data": _("No figure"),
+                   "overdue_share": cv.label("overdue_share"), "tasks": cv.label("tasks.total"),
+                   "overdue": cv.label("tasks.overdue")},
+        "rates": [k for k, is_ind in columns if is_ind],
         "children": [{"code": r.unit.code, "name": r.unit.name,
-                      "url": workspace_url(r.unit, "workspace.dashboard.index", period=period),
-                      **{k: r.value(k) for k, _i in cv.RANKING_COLUMNS}} for r in rows],
+                      "url": workspace_url(r.unit, "workspace.dashboard.index", period=period,
+                                           **({"department": department} if department else {})),
+                      **{k: r.value(k) for k, _i in columns}} for r in rows],
         "monthly": [{"label": m["label"], "reporting_rate": m["reporting_rate"],
                      "expected": m["metrics"]["reports.expected"], "received": m["metrics"]["reports.received"],
-                     "held": m["metrics"]["meetings.held"]} for m in months],
+                     "held": m["metrics"]["meetings.held"]} for m in months] if not department else [],
+        "departments": [{**d, "url": url_for(".index", period=period, department=d["code"])} for d in lagging],
         "map": url_for("static", filename=MAPS[unit.code]) if unit.code in MAPS and rows else None,
     }
 
 
 @bp.route("/")
 def index():
-    unit, period = g.unit, _period()
+    unit, period, department = g.unit, _period(), _department()
     below = _reads_below()
-    scope = "subtree" if below else "own"
-    figures = cv.read_one(unit, period, scope)
-    previous = cv.read_one(unit, cv.previous_period(period), scope)
-    sort, descending = _sort()
-    rows = _ranking_rows(period, sort, descending)
-    months = cv.monthly(unit, int(period[:4]), scope)
+    # A liaison's department view sums its department's work below its unit (figures only, no names).
+    scope = "subtree" if below or department else "own"
+    whole = cv.read_one(unit, period, scope)
+    figures = whole.for_department(department)
+    previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
+    sort, descending = _sort(department)
+    rows = _ranking_rows(period, sort, descending, department)
+    months = cv.monthly(unit, int(period[:4]), scope) if not department else []
+    lagging_departments = cv.departments_lagging(whole.metrics) if not department and below else []
     completeness = None
-    if g.policy.child_tier and below:
+    if g.policy.child_tier and below and not department:
         lagging = [r for r in cv.reporting(unit, period, access.visible_units_clause(current_user)) if not r.reported]
         completeness = _by_tier(lagging)
     return render_template(
         "dashboard/index.html", unit=unit, period=period, scope=scope, figures=figures, previous=previous,
         previous_period=cv.previous_period(period), rows=rows, sort=sort, descending=descending, months=months,
-        completeness=completeness, has_map=unit.code in MAPS and bool(rows),
-        ranking_columns=[("name", _("Unit"))] + [(k, cv.label(k)) for k, _i in cv.RANKING_COLUMNS],
-        chart_data=_json(_chart_data(unit, period, rows, months)),
+        completeness=completeness, has_map=unit.code in MAPS and bool(rows), department=department,
+        departments=_departments_offered(), lagging_departments=lagging_departments,
+        key_figures=cv.DEPARTMENT_KEY_FIGURES if department else cv.KEY_FIGURES, columns=_columns(department),
+        ranking_columns=[("name", _("Unit"))] + [(k, cv.label(k)) for k, _i in _columns(department)],
+        chart_data=_json(_chart_data(unit, period, rows, months, department, lagging_departments)),
         choices=cv.period_choices(local_today(), period), cv=cv)
 
 
@@ -119,7 +157,9 @@ def records(key: str):
     if key not in REGISTRY:
         abort(404)
     unit, period = g.unit, _period()
-    scope = "subtree" if _reads_below() else "own"
+    department = key.split(".")[1] if key.startswith("departments.") else None
+    scope = "subtree" if _reads_below() or (department and department in access.liaison_departments(
+        current_user, unit)) else "own"
     from portal.metrics import drilldown
 
     stmt = drilldown(unit, key, period, scope, access.visible_units_clause(current_user))
@@ -232,7 +272,7 @@ def dashboard_helpers() -> dict:
 def format_figure(key: str, value) -> str:
     if value is None:
         return "—"
-    if key in INDICATORS:
+    if cv.is_indicator(key):
         return f"{value:.1f}%"
     if isinstance(value, float):
         return f"{value:,.1f}"
