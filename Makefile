@@ -63,11 +63,14 @@ demo: db-upgrade
 	@echo ""
 	$(DEMO_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
-# Debian's Chromium and a Chinese font for the browser tests (never `playwright install`).
+# Debian's Chromium and a Chinese font for the browser tests (never `playwright install`), LibreOffice
+# and poppler for the official-document test (the notice and minutes rendered to PDF).
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wenquanyi; then \
-	  echo "Installing chromium and fonts-wqy-microhei from Debian's packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wenquanyi || ! command -v soffice >/dev/null \
+	    || ! command -v pdftoppm >/dev/null; then \
+	  echo "Installing chromium, fonts-wqy-microhei, libreoffice-writer-nogui and poppler-utils from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei \
+	    libreoffice-writer-nogui poppler-utils >/dev/null; \
 	fi
 
 # The whole suite on whatever DATABASE_URL / REDIS_URL the environment gives

@@ -126,6 +126,7 @@ TABLES = {
     # No text of their own that a page shows:
     "units": ["unit-code", "unit-name"],
     "departments": "the shared catalogue",
+    "department_agencies": "a unit's agency names, shown only inside that unit's meeting documents (the meetings' rows)",
     "memberships": "roles, shown with the accounts (users)",
     "meeting_invitations": "department codes", "meeting_unit_invitations": "unit links",
     "api_tokens": "hashes and dates", "job_outbox": "internal job queue", "alembic_version": "schema",

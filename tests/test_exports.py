@@ -116,7 +116,8 @@ def exported(meeting_id, run_in_app):
         return {
             "notice": notice_docx(meeting, issued_on=date(2026, 3, 1)),
             "minutes": minutes_docx(meeting),
-            "ics": ics(meeting, prodid_host="portal.example.cn"),
+            "ics": ics(meeting),
+            "uid": meeting.uid,
             "published_at": meeting.minutes.published_at,
         }
 
@@ -161,7 +162,7 @@ def assert_body_paragraph(p) -> None:
     rule, spacing = line_spacing(p)
     assert rule == WD_LINE_SPACING.EXACTLY
     assert Pt(28) <= spacing <= Pt(29)
-    assert p.style.paragraph_format.first_line_indent == Pt(32)
+    assert p.style.paragraph_format.first_line_indent == Pt(31.5)  # two characters of 15.75 pt
     ind = p.style.element.pPr.find(qn("w:ind"))
     assert ind.get(qn("w:firstLineChars")) == "200"
 
@@ -176,7 +177,9 @@ def assert_layout(document) -> None:
 
 
 def assert_title(document, text: str) -> None:
-    title = paragraph(document, text)
+    found = [p for p in document.paragraphs if p.text.replace("\n", "") == text]
+    assert found, texts(document)
+    title = found[0]
     assert title.style.name == "Official Title"
     assert title.style.paragraph_format.alignment == WD_ALIGN_PARAGRAPH.CENTER
     for run in title.runs:
@@ -204,21 +207,20 @@ def assert_page_numbers(document) -> None:
 
 
 def assert_signature(document, office: str, when: str) -> None:
-    rows = [p for p in document.paragraphs if p.text.strip()]
-    signed, dated = rows[-2], rows[-1]
+    rows = [p for p in document.paragraphs if p.text.strip() and p.style.name == "Official Signature"]
+    signed, dated = rows
     assert (signed.text, dated.text) == (office, when)
+    assert signed.style.paragraph_format.alignment == WD_ALIGN_PARAGRAPH.RIGHT
     for p in (signed, dated):
-        assert p.style.paragraph_format.alignment == WD_ALIGN_PARAGRAPH.RIGHT
         assert east_asia(p.runs[0]) == "仿宋_GB2312"
-    # The office two characters in from the right; the date below it starts two
-    # characters further right (digits are half as wide as Chinese characters).
-    def width(s):
-        return sum(0.5 if c.isascii() else 1 for c in s) * 16
-
-    assert signed.paragraph_format.right_indent == Pt(32)
-    office_starts = Pt(32 + width(office))
-    date_starts = Pt(dated.paragraph_format.right_indent.pt + width(when))
-    assert abs(office_starts - date_starts - Pt(32)) < Pt(0.1)
+    # The office two characters (of 15.75 pt) in from the right; the date below it starts two characters
+    # further right, set from the left so that the digits' widths do not matter (the PDF test measures it).
+    assert signed.paragraph_format.right_indent == Pt(31.5)
+    office_starts = Mm(156) - Pt(31.5 + 15.75 * len(office))
+    assert dated.paragraph_format.alignment == WD_ALIGN_PARAGRAPH.LEFT
+    assert abs(dated.paragraph_format.left_indent - office_starts - Pt(31.5)) < Pt(0.1)
+    # The 版记 closes the document: the office and the printing date.
+    assert texts(document)[-1] == f"{office}\t{when}印发"
 
 
 # --- the notice -------------------------------------------------------------------------------
@@ -245,16 +247,17 @@ def test_notice_lists_addressees_time_place_and_the_agenda_in_order(exported):
     assert number.style.paragraph_format.alignment == WD_ALIGN_PARAGRAPH.CENTER
     assert number._p.pPr.find(qn("w:pBdr")) is not None  # the red rule below the document number
     assert lines.index("金水区社区教育办公室") < lines.index("金社教〔2026〕3号") < \
-        lines.index(f"关于召开{TITLE}的通知")
+        lines.index(f"关于召开2026年第一次\n社区教育联席会议的通知")  # broken between words, balanced
 
-    addressees = paragraph(document, "教育、民政、卫生健康、文化和旅游：")
+    addressees = paragraph(document, "金水区教育局、金水区民政局、金水区卫生健康委员会、金水区文化广电和旅游局：")
     assert addressees.style.paragraph_format.first_line_indent == Pt(0)  # 主送机关 flush left
     assert "会议时间：2026年3月20日（星期五）14:30—16:30" in lines
     assert "会议地点：区政务服务中心三楼第二会议室" in lines
-    assert any(line.startswith("参会人员：教育、民政、卫生健康、文化和旅游") for line in lines)
+    assert any(line.startswith("参会人员：金水区教育局、金水区民政局、金水区卫生健康委员会、金水区文化广电和旅游局")
+               for line in lines)
 
     agenda = [line for line in lines if line[:2] in ("一、", "二、", "三、")]
-    assert agenda == [f"一、{ITEM_A}（汇报单位：教育）", f"二、{ITEM_B}（汇报单位：民政）"]
+    assert agenda == [f"一、{ITEM_A}（汇报单位：金水区教育局）", f"二、{ITEM_B}（汇报单位：金水区民政局）"]
     assert lines.index("会议议程：") < lines.index(agenda[0])
     assert not any(ITEM_REJECTED in line for line in lines)
     assert_signature(document, "金水区社区教育办公室", "2026年3月1日")
@@ -265,7 +268,9 @@ def test_notice_lists_addressees_time_place_and_the_agenda_in_order(exported):
 def test_minutes_have_the_official_layout(exported):
     document = open_docx(exported["minutes"])
     assert_layout(document)
-    assert_title(document, f"{TITLE}纪要")
+    assert_title(document, TITLE)  # under the 纪要 masthead
+    masthead = paragraph(document, "金水区社区教育联席会议纪要")
+    assert str(masthead.runs[0].font.color.rgb) == "FF0000"
     assert_page_numbers(document)
     body = [p for p in document.paragraphs if p.style.name == "Official Body" and p.text]
     assert len(body) >= 8
@@ -279,25 +284,29 @@ def test_minutes_show_attendance_decisions_and_signature(exported):
 
     assert "时间：2026年3月20日（星期五）14:30—16:30" in lines
     assert "地点：区政务服务中心三楼第二会议室" in lines
-    present = paragraph(document, "出席：教育（张明）、卫生健康（委托王芳代为出席）、文化和旅游（李静）")
+    present = paragraph(document, "出席：金水区教育局（张明）、金水区卫生健康委员会（委托王芳代为出席）、"
+                                  "金水区文化广电和旅游局（李静）")
     assert east_asia(present.runs[0]) == "黑体" and present.runs[0].text == "出席："
     assert east_asia(present.runs[1]) == "仿宋_GB2312"
-    paragraph(document, "请假：民政（因公出差）")
+    paragraph(document, "请假：金水区民政局（因公出差）")
+    assert sum("出席" in line for line in lines) == 1  # printed once
 
-    heading = paragraph(document, "议定事项")
+    heading = paragraph(document, "三、议定事项")  # after 一、审议议题 and 二、其他事项
     assert east_asia(heading.runs[0]) == "黑体"
-    start = lines.index("议定事项")
+    start = lines.index("三、议定事项")
     assert lines[start + 1:start + 5] == [
-        f"一、{DECISION_1}",
-        "（牵头单位：教育；配合单位：民政、卫生健康；完成时限：2026年4月30日）",
-        f"二、{DECISION_2}",
-        "（牵头单位：民政；配合单位：文化和旅游；完成时限：2026年5月15日）",
+        f"（一）{DECISION_1}",
+        "（牵头单位：金水区教育局；配合单位：金水区民政局、金水区卫生健康委员会；完成时限：2026年4月30日）",
+        f"（二）{DECISION_2}",
+        "（牵头单位：金水区民政局；配合单位：金水区文化广电和旅游局；完成时限：2026年5月15日）",
     ]
     chaired = next(i for i, line in enumerate(lines) if line.startswith("会议由区社区教育办公室主任"))
-    assert lines.index("请假：民政（因公出差）") < chaired < start  # attendance, minutes, then decisions
+    assert chaired < start < lines.index("请假：金水区民政局（因公出差）")  # minutes, decisions, then attendance (10.3)
 
-    published = exported["published_at"].replace(tzinfo=timezone.utc).astimezone(BEIJING).date()
-    assert_signature(document, "金水区社区教育办公室", chinese_date(published))
+    # Dated the day the minutes were published, above the masthead's rule and in the 版记.
+    published = chinese_date(exported["published_at"].replace(tzinfo=timezone.utc).astimezone(BEIJING).date())
+    assert f"金水区社区教育办公室\t{published}" in lines
+    assert lines[-1] == f"金水区社区教育办公室\t{published}印发"
 
 
 def test_minutes_markdown_becomes_official_headings_and_keeps_every_text(exported):
@@ -315,7 +324,7 @@ def test_minutes_markdown_becomes_official_headings_and_keeps_every_text(exporte
     assert h3.style.name == "Official Heading 3" and h3.runs[0].font.bold
 
     # The skeleton's "# <title>" is not repeated under the document's own title.
-    assert TITLE not in lines
+    assert lines.count(TITLE) == 1
     # Bold stays bold, other markup goes, its text stays.
     chaired = paragraph(document, "会议由区社区教育办公室主任赵立主持，传达了市社区教育工作会议精神。")
     assert [r.text for r in chaired.runs if r.bold] == ["赵立"]
@@ -339,11 +348,11 @@ def test_markdown_blocks_keep_text_of_unmapped_markup():
 
 def test_ics_is_a_vevent_in_beijing_time_with_a_reminder(exported, meeting_id):
     calendar = Calendar.from_ical(exported["ics"])
-    assert "portal.example.cn" in str(calendar["PRODID"])
+    assert "Community education portal" in str(calendar["PRODID"])
     events = calendar.walk("VEVENT")
     assert len(events) == 1
     event = events[0]
-    assert str(event["UID"]) == f"meeting-{meeting_id}@portal.example.cn"
+    assert str(event["UID"]) == exported["uid"] and len(exported["uid"]) == 36  # a UUID kept with the meeting
     assert str(event["SUMMARY"]) == TITLE
     assert str(event["LOCATION"]) == "区政务服务中心三楼第二会议室"
     assert event["DTSTART"].params["TZID"] == "Asia/Shanghai"
@@ -373,9 +382,9 @@ def test_a_cancelled_meeting_without_end_or_agenda(people, tree, run_in_app):
         unit = db.session.get(Unit, tree["410105"].id)
         meeting = svc.create_meeting(unit, {"title": "专题会议", "starts_at": "2026-12-10 09:00",
                                             "invited_departments": ["edu"]}, by=office)
-        return meeting.id, notice_docx(meeting, issued_on=date(2026, 12, 1)), ics(meeting)
+        return meeting.id, notice_docx(meeting, issued_on=date(2026, 12, 1)), ics(meeting), meeting.uid
 
-    meeting_id, notice, before = run_in_app(build)
+    meeting_id, notice, before, uid = run_in_app(build)
 
     def cancel():
         meeting = db.session.get(Meeting, meeting_id)
@@ -389,13 +398,13 @@ def test_a_cancelled_meeting_without_end_or_agenda(people, tree, run_in_app):
     document = open_docx(notice)
     lines = texts(document)
     assert "会议议程：另行通知。" in lines
-    assert "教育：" in lines
+    assert "金水区教育局：" in lines
     assert not any(line.startswith("会议地点") for line in lines)
     assert "会议时间：2026年12月10日（星期四）9:00" in lines
     assert_layout(document)
 
     first, second = (Calendar.from_ical(data).walk("VEVENT")[0] for data in (before, after))
-    assert str(first["UID"]) == f"meeting-{meeting_id}@portal"
+    assert str(first["UID"]) == str(second["UID"]) == uid
     assert str(first["STATUS"]) == "CONFIRMED" and str(second["STATUS"]) == "CANCELLED"
     assert second["DTEND"].dt - second["DTSTART"].dt == timedelta(hours=2)
     assert second["DTSTART"].params["TZID"] == "Asia/Shanghai"

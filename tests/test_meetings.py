@@ -5,6 +5,7 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -100,9 +101,11 @@ def test_whole_cycle_through_the_pages(office, new_browser, people, run_in_app, 
         assert office.post_form(f"{BASE}/{meeting_id}/attendance", dict(department=dept, status=status, **extra),
                                 page=page_url).status_code == 302
     assert _move(office, meeting_id, "held").status_code == 302
-    # Minutes: the first draft carries the sign-in and the agenda.
+    # Minutes: the first draft carries a heading per agenda item; not the sign-in, which the minutes
+    # document prints once from the sign-in itself.
     editor = office.get(f"{BASE}/{meeting_id}/minutes").get_data(as_text=True)
-    assert "李四" in editor and "出差" in editor and "社区老年教育场地" in editor
+    draft = editor[editor.index("<textarea"):editor.index("</textarea>")]
+    assert "### 社区老年教育场地" in draft and "### 推进社区学校标准化建设" in draft and "李四" not in draft
     body = "## 出席情况\n\n- 教育：出席\n\n## 议题讨论\n\n会议同意推进社区学校建设。\n"
     assert office.post_form(f"{BASE}/{meeting_id}/minutes", {"body": body, "base_revision": 0}).status_code == 302
     assert office.post_form(f"{BASE}/{meeting_id}/minutes", {"body": body + "\n补充。\n", "base_revision": 1}).status_code == 302
@@ -118,11 +121,20 @@ def test_whole_cycle_through_the_pages(office, new_browser, people, run_in_app, 
     assert revisions == [(1, "office-410105"), (2, "office-410105")]
     diff = edu.get(f"{BASE}/{meeting_id}/minutes/revisions/2").get_data(as_text=True)
     assert "+补充。" in diff
-    # Downloads work for an invitee.
-    assert edu.get(f"{BASE}/{meeting_id}/notice.docx").status_code == 200
-    assert edu.get(f"{BASE}/{meeting_id}/minutes.docx").status_code == 200
+    # Downloads work for an invitee; each has its own plain-ASCII fallback name.
+    names = set()
+    for path in ("notice.docx", "minutes.docx", "meeting.ics"):
+        response = edu.get(f"{BASE}/{meeting_id}/{path}")
+        assert response.status_code == 200, path
+        fallback = response.headers["Content-Disposition"].split('filename="')[1].split('"')[0]
+        assert fallback.isascii() and fallback.endswith(path.rsplit(".", 1)[1])
+        names.add(fallback)
+    assert len(names) == 3
     ics = edu.get(f"{BASE}/{meeting_id}/meeting.ics")
     assert ics.status_code == 200 and b"BEGIN:VCALENDAR" in ics.data
+    # The calendar entry's UID is the UUID kept with the meeting, not built from the Host header.
+    uid = run_in_app(lambda: db.session.get(Meeting, meeting_id).uid)
+    assert str(Calendar.from_ical(ics.data).walk("VEVENT")[0]["UID"]) == uid
     # Every step is audited.
     actions = run_in_app(lambda: set(db.session.scalars(select(AuditLog.action))))
     assert {"meeting.create", "meeting.transition", "agenda.propose", "agenda.accept", "agenda.merge",
@@ -345,3 +357,51 @@ def test_edit_with_a_stale_version_keeps_the_input(office, new_browser, people, 
     assert stale.status_code == 409 and "我的旧输入" in stale.get_data(as_text=True)
     assert run_in_app(lambda: db.session.get(Meeting, meeting_id).title) == "改期后的会议"
     assert _as(new_browser, "edu-410105").get(url).status_code == 403
+
+
+def test_the_notice_keeps_its_issue_date_and_the_calendar_entry_its_uid_with_a_rising_sequence(
+        people, tree, run_in_app, monkeypatch):
+    """Issued when the invitations go out, re-issued when the agenda is circulated; downloaded later it
+    still carries that date. A change of time or place raises SEQUENCE; the UID stays."""
+    from datetime import date, datetime
+
+    from portal.exports import official
+    from portal.models import Meeting, Unit, User
+    from portal.services import meetings as svc
+
+    days = iter([datetime(2026, 9, 1, 10), datetime(2026, 9, 8, 10)])
+    monkeypatch.setattr(svc, "local_now", lambda: next(days))
+
+    def entry(meeting):
+        event = Calendar.from_ical(official.ics(meeting)).walk("VEVENT")[0]
+        return str(event["UID"]), int(event["SEQUENCE"])
+
+    def build():
+        office = db.session.get(User, people["office-410105"].id)
+        meeting = svc.create_meeting(db.session.get(Unit, tree["410105"].id), {
+            "title": "专题会议", "starts_at": "2026-09-21 14:30", "invited_departments": ["edu"]}, by=office)
+        assert meeting.notice_issued_on is None
+        first = entry(meeting)
+        svc.transition(meeting, "agenda_open", by=office)
+        assert meeting.notice_issued_on == date(2026, 9, 1)
+        svc.update_meeting(meeting, {"location": "区政务服务中心"}, by=office)
+        second = entry(meeting)
+        svc.update_meeting(meeting, {"notice_number": "金社教〔2026〕9号"}, by=office)
+        third = entry(meeting)
+        svc.transition(meeting, "agenda_locked", by=office)
+        assert meeting.notice_issued_on == date(2026, 9, 8)
+        fourth = entry(meeting)
+        return first, second, third, fourth, meeting.id
+
+    first, second, third, fourth, meeting_id = run_in_app(build)
+    assert len({uid for uid, _ in (first, second, third, fourth)}) == 1
+    assert first[1] < second[1] < third[1] < fourth[1]
+
+    def download():
+        import docx
+        import io
+
+        document = docx.Document(io.BytesIO(official.notice_docx(db.session.get(Meeting, meeting_id))))
+        return [p.text for p in document.paragraphs if p.style.name == "Official Signature"]
+
+    assert run_in_app(download) == ["金水区社区教育办公室", "2026年9月8日"]

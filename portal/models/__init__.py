@@ -1,5 +1,5 @@
 """SQLAlchemy models, one module per domain module."""
-from portal.models.units import Department, Unit, TIERS  # noqa: F401
+from portal.models.units import Department, DepartmentAgency, Unit, TIERS, agency_names  # noqa: F401
 from portal.models.accounts import ApiToken, Membership, Role, User  # noqa: F401
 from portal.models.audit import AuditLog  # noqa: F401
 from portal.models.notifications import Notification  # noqa: F401

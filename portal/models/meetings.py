@@ -3,6 +3,7 @@ materials, sign-in, minutes with every revision, and decisions."""
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import date, datetime
 from typing import Any, Optional
 
@@ -105,6 +106,13 @@ class Meeting(db.Model):
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
+    #: The date (Beijing) the notice was issued: the invitations going out, and again when the agenda is
+    #: circulated with the notice's final agenda. The notice is dated this day, never the day of a download.
+    notice_issued_on: Mapped[Optional[date]] = mapped_column(Date)
+    #: The calendar entry's UID (a UUID kept with the meeting, whatever name the portal was reached by),
+    #: and its SEQUENCE, raised when what the entry shows changes (time, place, title, agenda, cancellation).
+    uid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    calendar_sequence: Mapped[int] = mapped_column(default=0)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
     invitations: Mapped[list["MeetingInvitation"]] = relationship(

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from flask_babel import get_locale
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -65,6 +65,12 @@ class Department(db.Model):
     name_zh: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(128))
     position: Mapped[int] = mapped_column(default=0)
+    #: The default agency name at a unit, ``{unit}`` standing for the unit's name: "{unit}教育局",
+    #: "中共{unit}委宣传部". See :func:`default_agency_name` for the province and the streets.
+    agency_template: Mapped[str] = mapped_column(String(64), default="")
+
+    def default_agency_name(self, unit: "Unit") -> str:
+        return default_agency_name(self, unit)
 
     @property
     def name(self) -> str:
@@ -76,3 +82,38 @@ class Department(db.Model):
     @classmethod
     def all(cls) -> list["Department"]:
         return list(db.session.scalars(select(cls).order_by(cls.position)))
+
+
+def default_agency_name(department: Department, unit: Unit) -> str:
+    """The agency that is ``department`` at ``unit`` when the unit's office has not named it:
+    金水区教育局, 中共金水区委宣传部, 河南省教育厅 (a province has 厅 where the lower tiers have 局),
+    经八路街道教育办 (a street has offices, not bureaus) and 中共经八路街道党工委宣传部."""
+    template = department.agency_template or "{unit}" + department.name_zh
+    if unit.tier == "province" and template.endswith("局"):
+        template = template[:-1] + "厅"
+    elif unit.tier == "street":
+        if template.endswith("局"):
+            template = "{unit}" + department.name_zh + "办"
+        template = template.replace("{unit}委", "{unit}党工委")
+    return template.replace("{unit}", unit.name)
+
+
+class DepartmentAgency(db.Model):
+    """The name of a member department's agency at one unit (金水区教育局), as its office set it."""
+
+    __tablename__ = "department_agencies"
+    __table_args__ = (UniqueConstraint("unit_id", "department_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+def agency_names(unit: Unit) -> dict[str, str]:
+    """Every member department's agency name at ``unit``: the office's own names over the defaults."""
+    departments = Department.all()
+    names = {d.code: default_agency_name(d, unit) for d in departments}
+    names.update(db.session.execute(select(DepartmentAgency.department_code, DepartmentAgency.name)
+                                    .where(DepartmentAgency.unit_id == unit.id)).tuples().all())
+    return names

@@ -80,7 +80,7 @@ def seed_meetings(today=None) -> list[str]:
     and an upcoming Jinshui meeting whose agenda is open. Idempotent by title."""
     from datetime import date, datetime, time, timedelta
 
-    from portal.models import Meeting
+    from portal.models import Meeting, agency_names
     from portal.services import meetings as svc
 
     today = today or date.today()
@@ -141,11 +141,15 @@ def seed_meetings(today=None) -> list[str]:
                                        "item_id": items[min(index, len(items) - 1)].id}, by=office)
         skeleton = svc.minutes_skeleton(meeting)
         svc.save_minutes(meeting, skeleton, by=office, base_revision=0)
-        discussion = "\n".join(f"### {i + 1}. {item.title}\n\n会议听取了{item.department.name_zh}的汇报，"
-                               f"同意{item.description}\n" for i, item in enumerate(items))
-        body = skeleton.split("## ")[0] + "## " + skeleton.split("## ")[1] + "## 议题讨论\n\n" + discussion
+        agencies = agency_names(unit)
+        discussion = "\n".join(f"### {item.title}\n\n会议听取了{agencies[item.department_code]}的汇报，"
+                                f"同意{item.description}\n" for item in items)
+        body = f"# {title}\n\n## 议题讨论\n\n" + discussion
         svc.save_minutes(meeting, body, by=office, base_revision=1)
         svc.publish_minutes(meeting, by=office)
+        # Dated as if it happened then: the notice ten days before the meeting, the minutes three days after.
+        meeting.notice_issued_on = (past - timedelta(days=10)).date()
+        meeting.minutes.published_at = datetime.combine((past + timedelta(days=3)).date(), time(2, 0))
         made.append(title)
 
     jinshui = Unit.by_code("410105")

@@ -145,6 +145,8 @@ def carry_over(meeting: Meeting, source: AgendaItem, *, by: User) -> AgendaItem:
 
 
 UPDATABLE = ("title", "location", "notice_number", "starts_at", "ends_at", "agenda_closes_at")
+#: What the calendar entry shows: a change raises its SEQUENCE so that calendar clients update it.
+CALENDAR_FIELDS = {"title", "location", "notice_number", "starts_at", "ends_at"}
 
 
 def update_meeting(meeting: Meeting, data: dict[str, Any], *, by: User) -> Meeting:
@@ -161,6 +163,8 @@ def update_meeting(meeting: Meeting, data: dict[str, Any], *, by: User) -> Meeti
         raise ServiceError(_("The meeting must end after it starts."), "ends_at")
     if meeting.agenda_closes_at and meeting.agenda_closes_at > meeting.starts_at:
         raise ServiceError(_("The agenda must close before the meeting starts."), "agenda_closes_at")
+    if changes.keys() & CALENDAR_FIELDS:
+        meeting.calendar_sequence += 1
     db.session.flush()
     if changes:
         record("meeting.update", meeting, by=by, unit=meeting.unit,
@@ -192,6 +196,11 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
         raise ServiceError(_("The meeting starts on %(when)s: it cannot be marked as held before then.",
                              when=meeting.starts_at.strftime("%Y-%m-%d %H:%M")), "to")
     meeting.status = target.value
+    if (target is S.AGENDA_OPEN and meeting.notice_issued_on is None) or target is S.AGENDA_LOCKED:
+        # The notice goes out with the invitations, and again with the final agenda when it is circulated.
+        meeting.notice_issued_on = local_now().date()
+    if target in (S.AGENDA_LOCKED, S.CANCELLED) or current is S.AGENDA_LOCKED:
+        meeting.calendar_sequence += 1  # the entry's agenda or status changes
     db.session.flush()
     record("meeting.transition", meeting, by=by, unit=meeting.unit, old=current.value, new=target.value,
            reason=reason or None)
@@ -351,7 +360,7 @@ def record_attendance(meeting: Meeting, department_code: str, status: str, *, by
 # --- minutes -------------------------------------------------------------------
 
 def minutes_skeleton(meeting: Meeting) -> str:
-    """The first draft: attendance from the sign-in, a heading per agenda item.
+    """The first draft: a heading per agenda item (the sign-in is printed from the sign-in itself).
     Always in Chinese: the minutes become an official document."""
     from flask_babel import force_locale
 
@@ -360,22 +369,11 @@ def minutes_skeleton(meeting: Meeting) -> str:
 
 
 def _minutes_skeleton(meeting: Meeting) -> str:
-    lines = [f"# {meeting.title}", "", "## " + _("Attendance"), ""]
-    by_dept = {a.department_code: a for a in meeting.attendance}
-    for invitation in meeting.invitations:
-        row = by_dept.get(invitation.department_code)
-        name = invitation.department.name_zh
-        if row is None:
-            lines.append(f"- {name}: " + _("not recorded"))
-        elif row.status == AttendanceStatus.PRESENT.value:
-            lines.append(f"- {name}: " + _("present") + (f" ({row.attendee_name})" if row.attendee_name else ""))
-        elif row.status == AttendanceStatus.DELEGATE.value:
-            lines.append(f"- {name}: " + _("represented by %(name)s", name=row.delegate_name))
-        else:
-            lines.append(f"- {name}: " + _("absent (%(reason)s)", reason=row.reason))
-    lines += ["", "## " + _("Discussion"), ""]
-    for number, item in enumerate(meeting.agenda, start=1):
-        lines += [f"### {number}. {item.title}", "", ""]
+    # The sign-in is not copied here: the minutes document prints it once, from the sign-in itself, and
+    # numbers the headings 一、 and （一） (GB/T 9704-2012 7.3.3).
+    lines = [f"# {meeting.title}", "", "## " + _("Discussion"), ""]
+    for item in meeting.agenda:
+        lines += [f"### {item.title}", "", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -380,9 +380,10 @@ def revision(meeting_id: int, number: int):
     return render_template("meetings/revision.html", meeting=meeting, rev=rev, previous=previous, diff=diff)
 
 
-def _download(data: bytes, filename: str, mimetype: str) -> Response:
+def _download(data: bytes, filename: str, ascii_name: str, mimetype: str) -> Response:
+    """``filename`` (UTF-8) for current browsers, ``ascii_name`` for the rest: distinct per document."""
     response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"meeting.{filename.rsplit('.', 1)[-1]}\"; "
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
                                                f"filename*=UTF-8''{quote(filename)}")
     return response
 
@@ -395,7 +396,7 @@ def notice_docx(meeting_id: int):
     from portal.exports.official import notice_docx as build
 
     meeting = _meeting_or_404(meeting_id)
-    return _download(build(meeting), f"{meeting.title}-会议通知.docx", DOCX)
+    return _download(build(meeting), f"{meeting.title}-会议通知.docx", f"meeting-{meeting.id}-notice.docx", DOCX)
 
 
 @bp.route("/<int:meeting_id>/minutes.docx")
@@ -407,7 +408,7 @@ def minutes_docx(meeting_id: int):
         abort(404)
     if not meeting.minutes.is_published and not access.can_see_draft_minutes(current_user, meeting):
         abort(404)
-    return _download(build(meeting), f"{meeting.title}-会议纪要.docx", DOCX)
+    return _download(build(meeting), f"{meeting.title}-会议纪要.docx", f"meeting-{meeting.id}-minutes.docx", DOCX)
 
 
 @bp.route("/<int:meeting_id>/meeting.ics")
@@ -415,4 +416,4 @@ def meeting_ics(meeting_id: int):
     from portal.exports.official import ics
 
     meeting = _meeting_or_404(meeting_id)
-    return _download(ics(meeting, prodid_host=request.host), f"{meeting.title}.ics", "text/calendar")
+    return _download(ics(meeting), f"{meeting.title}.ics", f"meeting-{meeting.id}.ics", "text/calendar")
