@@ -187,7 +187,7 @@ def test_the_excel_download_has_the_views_numbers(app, browser, scene):
     assert "%E9%83%91%E5%B7%9E%E5%B8%82" in disposition  # 郑州市, UTF-8 encoded
     assert scene["today"].strftime("%Y%m%d") in disposition
     wb = load_workbook(io.BytesIO(response.data))
-    assert wb.sheetnames == ["主要指标", "下级排名", "报送情况", "逐月趋势"]
+    assert wb.sheetnames == ["主要指标", "下级排名", "部门情况", "报送情况", "逐月趋势"]
     ranking = wb["下级排名"]
     assert "郑州市" in ranking["A1"].value and "计算时间" in ranking["A1"].value
     header = [c.value for c in ranking[2]]
@@ -206,6 +206,14 @@ def test_the_excel_download_has_the_views_numbers(app, browser, scene):
     assert reporting["410102001"][5:] == (1, "否") and reporting["410105001"][5:] == (0, "是")
     figures = {r[0]: r for r in wb["主要指标"].iter_rows(min_row=3, values_only=True)}
     assert figures["逾期任务"][1] == 1
+    departments = {r[0]: r for r in wb["部门情况"].iter_rows(min_row=3, values_only=True)}
+    assert departments["民政"][1:4] == (1, 1, 1.0) and departments["教育"][1:3] == (4, 1)
+    # The department view's download: that department's tables only.
+    civil = load_workbook(io.BytesIO(browser.get(f"/city/4101/dashboard/export.xlsx?period={period}"
+                                                 "&department=civil").data))
+    assert civil.sheetnames == ["主要指标", "下级排名"] and "民政" in civil["下级排名"]["A1"].value
+    rows = {r[1]: r[3:] for r in civil["下级排名"].iter_rows(min_row=3, values_only=True)}
+    assert rows["410105"][:5] == (0, 1, 1, 0, 1)  # completion 0 %, overdue share 100 %, 1 task, 0 accepted, 1 overdue
 
 
 def test_reporting_completeness_lists_the_laggards(browser, scene):

@@ -21,10 +21,11 @@ from openpyxl.utils import get_column_letter
 
 from portal import consolidated as cv
 from portal.clock import to_local
-from portal.metrics import INDICATORS, REGISTRY
+from portal.metrics import REGISTRY
 
 WORKBOOK_LOCALE = "zh_Hans_CN"
-SHEETS = {"figures": "主要指标", "ranking": "下级排名", "reporting": "报送情况", "monthly": "逐月趋势"}
+SHEETS = {"figures": "主要指标", "ranking": "下级排名", "departments": "部门情况", "reporting": "报送情况",
+          "monthly": "逐月趋势"}
 PERCENT = "0.0%"
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 TIER_NAMES = {"province": "省", "city": "市", "district": "县（区）", "street": "街道（乡镇）"}
@@ -36,7 +37,7 @@ def _rate(value: Optional[float]) -> Optional[float]:
 
 
 def _cell_value(key: str, value):
-    return _rate(value) if key in INDICATORS else value
+    return _rate(value) if cv.is_indicator(key) else value
 
 
 def _width(value) -> int:
@@ -72,22 +73,28 @@ def _computed(figures) -> str:
     return to_local(at).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
-def workbook(unit, period: str, figures, previous, ranking: list, reporting: Optional[list], monthly: list) -> bytes:
+def workbook(unit, period: str, figures, previous, ranking: list, reporting: Optional[list], monthly: list, *,
+             department=None, departments: Optional[list] = None) -> bytes:
+    """The view's tables; for a department view (``department``: its catalogue row) that department's."""
     with force_locale(WORKBOOK_LOCALE):
-        return _workbook(unit, period, figures, previous, ranking, reporting, monthly)
+        return _workbook(unit, period, figures, previous, ranking, reporting, monthly, department, departments)
 
 
-def _workbook(unit, period, figures, previous, ranking, reporting, monthly) -> bytes:
+def _workbook(unit, period, figures, previous, ranking, reporting, monthly, department, departments) -> bytes:
     wb = Workbook()
     wb.remove(wb.active)
     label = cv.period_label(period)
     stale = "（数据更新中）" if figures.stale else ""
+    of = f"（{department.name_zh}牵头或配合的任务）" if department else ""
 
     def title(table: str) -> str:
-        return f"{unit.name}{table} · {label} · 计算时间 {_computed(figures)}{stale}"
+        return f"{unit.name}{table}{of} · {label} · 计算时间 {_computed(figures)}{stale}"
 
-    keys = [k for k, _i, _l in cv.KEY_FIGURES] + [k for k in REGISTRY if k not in dict(
-        (k, 1) for k, _i, _l in cv.KEY_FIGURES)]
+    if department:
+        keys = [k for k, _i, _l in cv.DEPARTMENT_KEY_FIGURES] + ["tasks.accepted"]
+    else:
+        keys = [k for k, _i, _l in cv.KEY_FIGURES] + [k for k in REGISTRY if not k.startswith("departments.") and k
+                                                       not in {k for k, _i, _l in cv.KEY_FIGURES}]
     rows = []
     for key in keys:
         now, before = figures.value(key), previous.value(key)
@@ -99,17 +106,24 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly) -> b
     ws = _sheet(wb, SHEETS["figures"], title("主要指标"), ["指标", "本期", f"上期（{cv.period_label(cv.previous_period(period))}）",
                                                           "变化", "口径"], rows, [None, None, None, None, None])
     for index, key in enumerate(keys, start=3):  # rates as percentages, row by row
-        fmt = PERCENT if key in INDICATORS else ("0" if REGISTRY[key].integer else "0.00")
+        fmt = PERCENT if cv.is_indicator(key) else ("0" if REGISTRY[key].integer else "0.00")
         for column in (2, 3, 4):
             ws.cell(row=index, column=column).number_format = fmt
 
     if ranking:
-        columns = [k for k, _i in cv.RANKING_COLUMNS]
+        columns = [k for k, _i in (cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS)]
         header = ["序号", "单位代码", "单位"] + [cv.label(k) for k in columns] + ["数据更新中"]
         rows = [[n, f.unit.code, f.unit.name] + [_cell_value(k, f.value(k)) for k in columns] + ["是" if f.stale else "否"]
                 for n, f in enumerate(ranking, start=1)]
-        formats = ["0", "@", None] + [PERCENT if k in INDICATORS else "0" for k in columns] + [None]
+        formats = ["0", "@", None] + [PERCENT if cv.is_indicator(k) else "0" for k in columns] + [None]
         _sheet(wb, SHEETS["ranking"], title("下级排名"), header, rows, formats)
+
+    if departments:
+        rows = [[d["name"], d["total"], d["overdue"], _rate(d["overdue_share"]), _rate(d["completion_rate"])]
+                for d in departments]
+        _sheet(wb, SHEETS["departments"], title("各部门任务情况"),
+               ["部门", cv.label("tasks.total"), cv.label("tasks.overdue"), cv.label("overdue_share"),
+                cv.label("completion_rate")], rows, [None, "0", "0", PERCENT, PERCENT])
 
     if reporting is not None:
         rows = [[r.unit.code, r.unit.name, TIER_NAMES.get(r.unit.tier, r.unit.tier), r.expected, r.received, r.owed,
@@ -118,6 +132,10 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly) -> b
                ["单位代码", "单位", "层级", "应报", "已报", "欠报", "是否已报送"], rows,
                ["@", None, None, "0", "0", "0", None])
 
+    if not monthly:
+        out = io.BytesIO()
+        wb.save(out)
+        return out.getvalue()
     rows = [[m["period"], m["metrics"]["reports.expected"], m["metrics"]["reports.received"],
              _rate(m["reporting_rate"]), m["metrics"]["meetings.held"]] for m in monthly]
     _sheet(wb, SHEETS["monthly"], f"{unit.name}逐月趋势 · {period[:4]}年 · 计算时间 {_computed(figures)}{stale}",

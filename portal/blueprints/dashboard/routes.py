@@ -235,15 +235,20 @@ def export():
 
     from portal.exports.dashboard_excel import workbook
 
-    unit, period = g.unit, _period()
+    from portal.models import Department
+
+    unit, period, department = g.unit, _period(), _department()
     below = _reads_below()
-    scope = "subtree" if below else "own"
-    figures = cv.read_one(unit, period, scope)
-    previous = cv.read_one(unit, cv.previous_period(period), scope)
-    rows = _ranking_rows(period)
+    scope = "subtree" if below or department else "own"
+    whole = cv.read_one(unit, period, scope)
+    previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
+    rows = _ranking_rows(period, department=department)
     reporting_rows = (cv.reporting(unit, period, access.visible_units_clause(current_user))
-                      if g.policy.child_tier and below else None)
-    data = workbook(unit, period, figures, previous, rows, reporting_rows, cv.monthly(unit, int(period[:4]), scope))
+                      if g.policy.child_tier and below and not department else None)
+    data = workbook(unit, period, whole.for_department(department), previous, rows, reporting_rows,
+                    cv.monthly(unit, int(period[:4]), scope) if not department else [],
+                    department=db.session.get(Department, department) if department else None,
+                    departments=cv.departments_lagging(whole.metrics) if below and not department else None)
     name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
     ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
