@@ -341,3 +341,35 @@ def test_the_api_gives_the_childrens_figures_and_the_laggards(app, client, scene
     assert client.get("/api/v1/units/4101/reporting", headers=kaifeng).status_code == 404
     liaison = api_token(client, "edu-410105")
     assert client.get("/api/v1/units/410105/children/metrics", headers=liaison).status_code == 404
+
+
+def test_the_view_reads_the_stored_figures_and_says_when_they_are_updating(app, browser, scene):
+    """A row written behind the engine's back changes nothing until the figures are recomputed; a
+    unit waiting for its refresh shows 更新中… on its own view and on its ancestors'."""
+    from portal.models import MetricState
+
+    period = scene["period"]
+    browser.login("office-41")
+
+    def overdue(url):
+        html = browser.get(url).get_data(as_text=True)
+        return re.search(r'id="figure-tasks-overdue".*?figure-value">(\d+)<', html, re.S).group(1), html
+
+    def sneak():
+        street = _unit("410102001")
+        db.session.add(Task(unit_id=street.id, title="未登记任务", lead_department_code="edu", co_department_codes=[],
+                            due_date=scene["today"] - timedelta(days=3)))
+        state = db.session.get(MetricState, street.id) or MetricState(unit_id=street.id, generation=0, done=0)
+        state.generation, state.done = 5, 4
+        db.session.add(state)
+        db.session.commit()
+    with app.app_context():
+        sneak()
+    count, html = overdue(f"/province/41/dashboard/?period={period}")
+    assert count == "1" and 'id="stale"' in html and "更新中" in html
+    ranking = _cells(html, "ranking")
+    assert "更新中" in ranking["4101"][1] and "更新中" not in ranking["4102"][1]
+    with app.app_context():
+        metrics.rebuild_all()
+    count, html = overdue(f"/province/41/dashboard/?period={period}")
+    assert count == "2" and 'id="stale"' not in html
