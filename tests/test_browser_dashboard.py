@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from tests.test_browser import DESKTOP, PHONE, _log_in, _new_page, artifacts, chromium, live_server  # noqa: F401
 
@@ -38,7 +39,10 @@ def henan(app, tree, people, create_unit, run_in_app, run_jobs):
     for u in units:
         if u["tier"] == "city" and u["code"] not in tree:
             create_unit(u["code"], u["name"], "city", tree["41"])
-    office = lambda: db.session.get(User, people["office-41"].id)  # noqa: E731
+
+    def office():
+        return db.session.get(User, people["office-41"].id)
+
     future = (run_in_app(local_today) + timedelta(days=30)).isoformat()
     a = run_in_app(lambda: svc.create_task(Unit.by_code("41"), {"title": "培训覆盖", "lead_department": "edu",
                                                                 "due_date": future}, by=office()).id)
@@ -46,18 +50,15 @@ def henan(app, tree, people, create_unit, run_in_app, run_jobs):
     run_jobs()
 
     def city_tasks():
-        for n, city in enumerate(db.session.scalars(select_cities())):
+        cities = select(Unit).where(Unit.tier == "city", Unit.code != "4101").order_by(Unit.code)
+        for n, city in enumerate(db.session.scalars(cities)):
             task = svc.create_task(city, {"title": "城市任务", "lead_department": "civil", "due_date": future},
                                    by=office())
             if n % 3:
                 svc.report_progress(task, {"percent": 20 * (n % 5) + 10}, by=office())
-    from sqlalchemy import select
-
-    def select_cities():
-        return select(Unit).where(Unit.tier == "city", Unit.code != "4101").order_by(Unit.code)
+        street = db.session.scalar(select(Task).where(Task.root_id == a, Task.unit.has(code="410105001")))
+        svc.report_progress(street, {"percent": 70}, by=office())
     run_in_app(city_tasks)
-    street = lambda: db.session.scalar(select(Task).where(Task.root_id == a, Task.unit.has(code="410105001")))  # noqa: E731
-    run_in_app(lambda: svc.report_progress(street(), {"percent": 70}, by=office()))
     run_jobs()
 
 

@@ -63,7 +63,8 @@ def _cells(html: str, table_id: str) -> dict[str, list[str]]:
     assert table, f"no table {table_id}"
     rows = {}
     for code, body in re.findall(r'<tr data-code="([^"]+)">(.*?)</tr>', table.group(0), re.S):
-        rows[code] = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
+        rows[code] = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
     return rows
 
 
@@ -287,7 +288,8 @@ def test_the_department_view_counts_a_departments_tasks_as_lead_or_co_operating(
         assert re.search(r'id="figure-tasks-total".*?figure-value">%d<' % m["departments.edu.total"], text, re.S), code
         assert re.search(r'id="figure-tasks-overdue".*?figure-value">%d<' % m["departments.edu.overdue"], text, re.S)
     assert m["departments.edu.total"] == 1 and m["departments.edu.accepted"] == 1  # 410105001: A, accepted
-    records = browser.get(f"/province/41/dashboard/records/departments.edu.total?period={period}").get_data(as_text=True)
+    records = browser.get(f"/province/41/dashboard/records/departments.edu.total?period={period}").get_data(
+        as_text=True)
     assert len(_cells_of_records(records)) == 4  # A at three streets, and B
     # The departments that lag, at the province: civil (all overdue) before education.
     overview = _cells(browser.get(f"/province/41/dashboard/?period={period}").get_data(as_text=True),

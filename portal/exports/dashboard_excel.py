@@ -113,7 +113,8 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly, depa
     if ranking:
         columns = [k for k, _i in (cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS)]
         header = ["序号", "单位代码", "单位"] + [cv.label(k) for k in columns] + ["数据更新中"]
-        rows = [[n, f.unit.code, f.unit.name] + [_cell_value(k, f.value(k)) for k in columns] + ["是" if f.stale else "否"]
+        rows = [[n, f.unit.code, f.unit.name] + [_cell_value(k, f.value(k)) for k in columns]
+                + ["是" if f.stale else "否"]
                 for n, f in enumerate(ranking, start=1)]
         formats = ["0", "@", None] + [PERCENT if cv.is_indicator(k) else "0" for k in columns] + [None]
         _sheet(wb, SHEETS["ranking"], title("下级排名"), header, rows, formats)
