@@ -2,7 +2,7 @@
 
 ``python -m bench.generate`` (or :func:`generate` inside an app context) fills the
 configured database with one year of work on the real network of 2,786 units, as
-DOMAIN.md's "Scale to design for" sizes it:
+docs/domain.md's "Scale to design for" sizes it:
 
 - an office administrator and the liaisons of the 16 member departments at every
   unit (``bench-office-<code>``, ``bench-<dept>-<code>``; about 47,000 accounts and

@@ -1,6 +1,6 @@
 """The one place that answers "may this user do X at this unit?".
 
-Rules (DOMAIN.md, "The management network"):
+Rules (docs/domain.md, "The management network"):
 
 * office roles (office_admin, office_staff) act on their unit and everything
   below it; viewers read the same subtree;

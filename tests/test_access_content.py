@@ -11,7 +11,7 @@ workspace (where lists, counts and searches leak). Downloads are decoded first
 the account may not open is a leak.
 
 Which markers an account may open is written out below from the rules in
-DOMAIN.md and DESIGN.md, not taken from ``portal/access.py``: a test that asked
+docs/domain.md and docs/architecture.md, not taken from ``portal/access.py``: a test that asked
 the code under test could not fail.
 
 The test also fails when a route or a table is not in the lists at the top:

@@ -1,4 +1,4 @@
-"""department catalogue: the 16 member departments (DOMAIN.md)
+"""department catalogue: the 16 member departments (docs/domain.md)
 
 Revision ID: 0002
 Revises: 0001

@@ -22,7 +22,7 @@ categories = sa.table(
     sa.column("position", sa.Integer),
 )
 
-#: The catalogue of activity categories (DOMAIN.md, "Plans, activities, assessment").
+#: The catalogue of activity categories (docs/domain.md, "Plans, activities, assessment").
 CATALOGUE = [
     ("moral", "思想道德教育", "Ideological and moral education"),
     ("legal", "法治教育", "Legal education"),
