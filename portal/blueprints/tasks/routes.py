@@ -398,7 +398,8 @@ def export():
 
     stmt, ctx = _list_query()
     tasks = db.session.scalars(stmt.limit(EXPORT_LIMIT)).all()  # the latest report dates: one query per chunk
-    data = export_tasks(tasks, today=ctx["today"])
+    data = export_tasks(tasks, today=ctx["today"], unit=g.unit, scope=ctx["scope"],
+                        visible=(access.visible_tasks_clause(current_user),))
     name = f"任务清单-{g.unit.name}-{ctx['today'].isoformat()}.xlsx"
     response = Response(data, mimetype=XLSX)
     response.headers["Content-Disposition"] = f"attachment; filename=\"tasks.xlsx\"; filename*=UTF-8''{quote(name)}"
