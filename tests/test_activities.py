@@ -369,4 +369,20 @@ def test_the_register_upload_is_all_or_nothing(new_browser, people, run_in_app, 
     data = b.get("/street/410105001/activities/export.xlsx?period=2026").get_data()
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames[:2] == ["活动清单", "活动登记"]
-    assert [c.value for c in wb["活动清单"]["E"]][1:] == ["清明祭扫", "清明祭扫"]
+    assert [c.value for c in wb["活动清单"]["E"]][2:] == ["清明祭扫", "清明祭扫"]  # below the title and the header
+    today = local_today()
+    assert wb["活动清单"]["A1"].value == f"经八路街道活动登记清单（本单位及下级单位） · {today.year}年{today.month}月{today.day}日"
+    for name, orientation in (("活动清单", "landscape"), ("活动登记", "landscape"), ("类别和部门", "portrait")):
+        ws = wb[name]
+        assert ws["A1"].value.startswith("经八路街道") and ws.freeze_panes == "A3"
+        assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == orientation
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True and ws.print_title_rows == "$2:$2"
+    # The downloaded template, filled in, reads back: its header row is found below the title row.
+    from portal.exports.activities_excel import read_register_sheet
+
+    wb["活动登记"].append(good)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    rows = run_in_app(lambda: read_register_sheet(buffer.getvalue()))
+    assert [r.row_number for r in rows] == [3] and rows[0].values["title"] == "清明祭扫"

@@ -215,6 +215,21 @@ def test_the_excel_download_has_the_views_numbers(app, browser, scene):
     assert civil.sheetnames == ["主要指标", "下级排名"] and "民政" in civil["下级排名"]["A1"].value
     rows = {r[1]: r[3:] for r in civil["下级排名"].iter_rows(min_row=3, values_only=True)}
     assert rows["410105"][:5] == (0, 1, 1, 0, 1)  # completion 0 %, overdue share 100 %, 1 task, 0 accepted, 1 overdue
+    # Every sheet prints on A4, one page wide, its header row on every page.
+    for ws in [*wb.worksheets, *civil.worksheets]:
+        assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation in ("portrait", "landscape")
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True and ws.print_title_rows == "$2:$2"
+    assert ranking.page_setup.orientation == "landscape" and wb["逐月趋势"].page_setup.orientation == "portrait"
+
+
+def test_rates_in_the_workbook_round_like_the_page():
+    """A tie rounds half up, the same on the page and in the sheet: 53.95 → 54.0%, never 53.9% or 53.95%."""
+    from portal.exports.dashboard_excel import _rate
+    from portal.formatting import format_percent
+
+    assert format_percent(53.95) == "54.0%" and _rate(53.95) == 0.54 and f"{_rate(53.95):.1%}" == "54.0%"
+    assert _rate(53.96) == 0.54 and _rate(0.05) == 0.001 and _rate(None) is None
 
 
 def test_reporting_completeness_lists_the_laggards(browser, scene):

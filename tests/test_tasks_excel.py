@@ -25,7 +25,7 @@ TODAY = date.today()
 DUE = TODAY + timedelta(days=60)
 PAST = TODAY - timedelta(days=3)
 HEADER = ["任务编号", "单位代码", "单位", "任务名称", "牵头单位", "配合单位", "完成时限", "状态", "进度(%)", "目标",
-          "目标值", "实际值", "是否逾期", "最近报送时间"]
+          "目标值", "实际值", "目标值和实际值的含义", "是否逾期", "最近报送时间"]
 TEMPLATE_HEADER = ["任务编号", "单位", "任务名称", "进度(%)", "实际值", "进展情况"]
 
 
@@ -104,19 +104,23 @@ def test_export_a_task_list(app, tree, people, run_in_app, run_jobs):
                                    .where(Unit.subtree_clause(_unit(tree, "410105"))).order_by(Task.id)).all()
         with force_locale("zh_Hans_CN"):
             in_progress = TaskStatus.IN_PROGRESS.label
-        return export_tasks(tasks, today=TODAY), [t.id for t in tasks], in_progress
+        return (export_tasks(tasks, today=TODAY, unit=_unit(tree, "410105"), scope="subtree"),
+                [t.id for t in tasks], in_progress)
 
     data, ids, in_progress = run_in_app(export)
     assert ids == [district, late, *sorted(streets.values())]
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["任务清单", "进度报送"]
     ws = wb["任务清单"]
-    assert [c.value for c in ws[1]] == HEADER
-    assert ws.max_row == 1 + 4
-    assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:N5"
+    day = f"{TODAY.year}年{TODAY.month}月{TODAY.day}日"
+    assert ws["A1"].value == f"金水区任务清单（本单位及下级单位） · {day}" and ws["A1"].font.b
+    assert [c.value for c in ws[2]] == HEADER
+    assert ws.max_row == 2 + 4
+    assert ws.freeze_panes == "A3"
+    assert ws.auto_filter.ref == "A2:O6"
     assert ws.column_dimensions["D"].width >= 30
-    rows = {row[0].value: row for row in ws.iter_rows(min_row=2)}
+    _assert_prints_on_a4(ws, "landscape")
+    rows = {row[0].value: row for row in ws.iter_rows(min_row=3)}
     assert set(rows) == set(ids)
 
     parent = rows[district]
@@ -126,23 +130,27 @@ def test_export_a_task_list(app, tree, people, run_in_app, run_jobs):
     assert parent[6].is_date and parent[6].value.date() == DUE
     assert parent[7].value == in_progress  # cascaded: in progress, in the Chinese label
     assert parent[9].value == "培训人次（人次）" and parent[10].value == 500
-    assert parent[12].value == "否"
+    assert parent[13].value == "否"
+    # passed down to the streets: the actual value is their sum, the target each street's
+    assert parent[12].value == f"合计（{len(streets)}个单位，每单位目标500人次）"
 
     street = rows[reported]
-    assert street[8].value == 60 and street[8].data_type == "n"
-    assert street[11].value == 120
-    assert street[13].is_date and isinstance(street[13].value, datetime)
-    assert rows[streets[tree["410105002"].id]][13].value is None
+    assert street[8].value == 0.6 and street[8].data_type == "n" and street[8].number_format == "0.0%"
+    assert street[11].value == 120 and street[12].value is None  # reported on itself: nothing to explain
+    assert street[14].is_date and isinstance(street[14].value, datetime)
+    assert rows[streets[tree["410105002"].id]][14].value is None
 
     overdue = rows[late]
-    assert overdue[12].value == "是"
+    assert overdue[13].value == "是"
     assert overdue[3].value == "=逾期的任务" and overdue[3].data_type == "s"  # text, never a formula
     assert overdue[9].value is None and overdue[10].value is None
 
     template = wb["进度报送"]
-    assert [c.value for c in template[1]] == TEMPLATE_HEADER
-    assert template.freeze_panes == "A2"
-    prefilled = list(template.iter_rows(min_row=2, values_only=True))
+    assert template["A1"].value == f"金水区任务进度报送（本单位及下级单位） · {day}"
+    assert [c.value for c in template[2]] == TEMPLATE_HEADER  # the columns of the template keep their order
+    assert template.freeze_panes == "A3"
+    _assert_prints_on_a4(template, "landscape")
+    prefilled = list(template.iter_rows(min_row=3, values_only=True))
     assert sorted(r[0] for r in prefilled) == sorted(ids)  # all four are open
     street_row = next(r for r in prefilled if r[0] == reported)
     assert street_row[1:3] == ("经八路街道", "社区教育培训")
@@ -152,9 +160,37 @@ def test_export_a_task_list(app, tree, people, run_in_app, run_jobs):
     run_in_app(lambda: _assert_template_reads_back(data, tree, people, len(ids)))
 
 
+def _assert_prints_on_a4(ws, orientation):
+    """Read back from the saved file: A4, one page wide, as long as needed, the header row on every page."""
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == orientation
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+    assert ws.print_title_rows == "$2:$2"
+
+
+def test_percent_ties_round_up_on_the_page_and_in_the_sheet(app, tree, people, run_in_app):
+    """53.95 is 54.0% on the task page and 54.0% (0.54) in the sheet: one rule, half up."""
+    from portal.blueprints.tasks import format_quantity  # noqa: F401  (the page's helpers load)
+    from portal.formatting import format_percent
+
+    task_id = run_in_app(lambda: _task(tree, people, "410105001").id)
+
+    def export():
+        task = db.session.get(Task, task_id)
+        task.progress = Decimal("53.95")
+        db.session.flush()
+        return export_tasks([task], today=TODAY), format_percent(task.progress)
+
+    data, shown = run_in_app(export)
+    cell = load_workbook(io.BytesIO(data))["任务清单"]["I3"]
+    assert shown == "54.0%"
+    assert cell.value == 0.54 and cell.number_format == "0.0%"
+    assert f"{cell.value:.1%}" == shown
+
+
 def _assert_template_reads_back(data, tree, people, count):
     rows = read_progress_sheet(data)
-    assert len(rows) == count and [r.row_number for r in rows] == list(range(2, count + 2))
+    assert len(rows) == count and [r.row_number for r in rows] == list(range(3, count + 3))  # below the title
     result = apply_progress_sheet(_unit(tree, "410105"), rows, by=_user(people, "office-410105"))
     assert (result.applied, result.errors) == (0, [])
 
@@ -164,8 +200,8 @@ def test_closed_tasks_are_listed_but_not_in_the_template(app, tree, people, run_
     run_in_app(lambda: svc.cancel_task(db.session.get(Task, task_id), "重复下达", by=_user(people, "office-410105001")))
     data = run_in_app(lambda: export_tasks([db.session.get(Task, task_id)], today=TODAY))
     wb = load_workbook(io.BytesIO(data))
-    assert wb["任务清单"].max_row == 2 and wb["任务清单"]["M2"].value == "否"  # cancelled: never overdue
-    assert wb["进度报送"].max_row == 1
+    assert wb["任务清单"].max_row == 3 and wb["任务清单"]["N3"].value == "否"  # cancelled: never overdue
+    assert wb["进度报送"].max_row == 2
 
 
 # --- import -------------------------------------------------------------------------------

@@ -339,7 +339,8 @@ def test_excel_export_and_all_or_nothing_import_through_the_pages(new_browser, p
     exported = b.get("/street/410105001/tasks/export.xlsx")
     assert exported.status_code == 200 and "filename*=UTF-8''" in exported.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(exported.data))["进度报送"]
-    assert {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == {first, second}
+    assert {row[0] for row in sheet.iter_rows(min_row=3, values_only=True)} == {first, second}
+    assert sheet["A1"].value.startswith("经八路街道任务进度报送（本单位） · ")  # the unit, the list's scope, the date
 
     def workbook(rows):
         wb = Workbook()

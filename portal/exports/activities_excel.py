@@ -30,6 +30,8 @@ from portal.exports.tasks_excel import (HEADER_SEARCH_ROWS, MAX_COLUMNS, MAX_ROW
                                         RowError, _autofilter, _blank, _check_package, _date_cell,
                                         _declared_rows, _header, _normalise_title, _not_a_workbook, _number, _raw,
                                         _text_cell, _too_large)
+from portal.clock import local_today
+from portal.exports.sheets import title_text
 from portal.models import Activity, ActivityCategory, Department, Unit, User
 from portal.schemas import load
 from portal.schemas.activities import ActivityIn
@@ -69,13 +71,18 @@ class RegisterRow:
 # --- export -----------------------------------------------------------------------------------------
 
 def export_activities(activities: Iterable[Activity], *, departments: list[Department],
-                      categories: list[ActivityCategory]) -> bytes:
+                      categories: list[ActivityCategory], today: Optional[date] = None, unit: Optional[Unit] = None,
+                      scope: Optional[str] = None) -> bytes:
+    """The register, the empty template and the names it accepts; every sheet opens with a title row
+    naming ``unit``, the list's ``scope`` and ``today`` (the template's header row is found below it)."""
+    today = today or local_today()
+    unit_name = unit.name if unit is not None else ""
     dept_names = {d.code: d.name_zh for d in departments}
     cat_names = {c.code: c.name_zh for c in categories}
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(LIST_SHEET)
     columns = [("编号", 8), ("单位", 16)] + [(t, w) for _k, t, w in COLUMNS] + [("总人次", 10)]
-    _header(ws, columns)
+    _header(ws, columns, title_text(unit_name, "活动登记清单", scope, today))
     count = 0
     for a in activities:
         ws.append([
@@ -90,9 +97,10 @@ def export_activities(activities: Iterable[Activity], *, departments: list[Depar
         count += 1
     _autofilter(ws, columns, count)
     template = wb.create_sheet(TEMPLATE_SHEET)
-    _header(template, [(t, w) for _k, t, w in COLUMNS])
+    _header(template, [(t, w) for _k, t, w in COLUMNS], title_text(unit_name, "活动登记表", None, today))
     codes = wb.create_sheet(CODES_SHEET)
-    _header(codes, [("活动类别", 18), ("代码", 12), ("部门", 24), ("代码", 12)])
+    _header(codes, [("活动类别", 18), ("代码", 12), ("部门", 24), ("代码", 12)],
+            title_text(unit_name, "活动类别和部门", None, today))
     for i in range(max(len(categories), len(departments))):
         c = categories[i] if i < len(categories) else None
         d = departments[i] if i < len(departments) else None

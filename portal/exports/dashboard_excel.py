@@ -21,6 +21,7 @@ from openpyxl.utils import get_column_letter
 
 from portal import consolidated as cv
 from portal.clock import to_local
+from portal.exports.sheets import percent_value, print_setup
 from portal.metrics import REGISTRY
 
 WORKBOOK_LOCALE = "zh_Hans_CN"
@@ -32,8 +33,9 @@ TIER_NAMES = {"province": "省", "city": "市", "district": "县（区）", "str
 
 
 def _rate(value: Optional[float]) -> Optional[float]:
-    """A percent (62.5) as the fraction Excel formats as a percentage (0.625)."""
-    return None if value is None else round(value / 100, 6)
+    """A percent (62.5) as the fraction Excel formats as a percentage (0.625), rounded half up to one
+    decimal of a percent as the page shows it (53.95 → 54.0%)."""
+    return percent_value(value)
 
 
 def _cell_value(key: str, value):
@@ -60,9 +62,12 @@ def _sheet(wb: Workbook, name: str, title: str, header: list[str], rows: list[li
         if number_format:
             for (cell,) in ws.iter_rows(min_row=3, min_col=column, max_col=column):
                 cell.number_format = number_format
+    widths = []
     for column in range(1, len(header) + 1):
         widest = max([_width(header[column - 1])] + [_width(r[column - 1]) for r in rows])
-        ws.column_dimensions[get_column_letter(column)].width = min(max(widest + 2, 8), 60)
+        widths.append(min(max(widest + 2, 8), 60))
+        ws.column_dimensions[get_column_letter(column)].width = widths[-1]
+    print_setup(ws, widths, header_row=2)
     ws.freeze_panes = "A3"
     ws.auto_filter.ref = f"A2:{get_column_letter(len(header))}{max(len(rows) + 2, 2)}"
     return ws

@@ -1,8 +1,10 @@
 """Task lists as Excel workbooks, and progress reported back by Excel (进度报送).
 
 :func:`export_tasks` writes a task list the way an office would copy it by
-hand: Chinese column titles, real Excel dates and numbers, a frozen header row
-with an autofilter. Its second sheet, 进度报送, is the import template: the open
+hand: Chinese column titles, real Excel dates and numbers, progress as a
+percentage rounded like the pages, a title row (unit, scope, date) above a
+frozen header row with an autofilter, printed on A4 one page wide with the
+header row on every page (:mod:`portal.exports.sheets`). Its second sheet, 进度报送, is the import template: the open
 tasks with their number, unit and title, and empty cells for percent, actual
 value and narrative.
 
@@ -44,6 +46,8 @@ from portal.schemas import load
 from portal.schemas.tasks import ReportIn
 from portal.services import ServiceError
 from portal.services import tasks as task_services
+from portal.formatting import round_half_up
+from portal.exports.sheets import PERCENT_FORMAT, percent_value, print_setup, title_row, title_text
 
 #: The sheet of the import template, and the sheet an upload is read from.
 TEMPLATE_SHEET = "进度报送"
@@ -55,7 +59,7 @@ WORKBOOK_LOCALE = "zh_Hans_CN"
 TASK_COLUMNS = (
     ("任务编号", 10), ("单位代码", 12), ("单位", 16), ("任务名称", 40), ("牵头单位", 16), ("配合单位", 28),
     ("完成时限", 12), ("状态", 12), ("进度(%)", 9), ("目标", 16), ("目标值", 11), ("实际值", 11),
-    ("是否逾期", 9), ("最近报送时间", 18),
+    ("目标值和实际值的含义", 26), ("是否逾期", 9), ("最近报送时间", 18),
 )
 #: (title, width) of the import template.
 TEMPLATE_COLUMNS = (("任务编号", 10), ("单位", 16), ("任务名称", 40), ("进度(%)", 9), ("实际值", 11),
@@ -91,6 +95,8 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
+#: The header row of every exported sheet: row 1 is the title row (unit, scope, date).
+HEADER_ROW = 2
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,13 @@ def _number(value: Optional[Decimal]) -> Optional[float | int]:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _percent_cell(ws, percent) -> WriteOnlyCell:
+    """A percent (53.95) as Excel's percentage 54.0%, rounded half up as the pages show it."""
+    cell = WriteOnlyCell(ws, value=percent_value(percent))
+    cell.number_format = PERCENT_FORMAT
+    return cell
+
+
 def _date_cell(ws, value: Optional[date | datetime], number_format: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(ws, value=value)
     if value is not None:
@@ -159,10 +172,14 @@ def _date_cell(ws, value: Optional[date | datetime], number_format: str) -> Writ
     return cell
 
 
-def _header(ws, columns) -> None:
+def _header(ws, columns, heading: str) -> None:
+    """Column widths, the title row (row 1), the header row (row 2, frozen, repeated on every printed
+    page) and the A4 page set-up of a write-only sheet."""
     for index, (_title, width) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{HEADER_ROW + 1}"
+    print_setup(ws, [width for _title, width in columns], header_row=HEADER_ROW)
+    ws.append(title_row(ws, heading))
     cells = []
     for title, _width in columns:
         cell = WriteOnlyCell(ws, value=title)
@@ -172,7 +189,7 @@ def _header(ws, columns) -> None:
 
 
 def _autofilter(ws, columns, rows: int) -> None:
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+    ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(columns))}{rows + HEADER_ROW}"
 
 
 
@@ -197,18 +214,46 @@ def _target(task: Task) -> str:
     return f"{task.target_name}（{task.target_unit}）" if task.target_unit else task.target_name
 
 
-def export_tasks(tasks: Iterable[Task], *, today: date) -> bytes:
+def _instances(ids: list[int], where: tuple) -> dict[int, int]:
+    """How many instances below each of the tasks has (those ``where`` lets through)."""
+    counts: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        counts.update(db.session.execute(select(Task.parent_id, func.count()).where(Task.parent_id.in_(chunk), *where)
+                                         .group_by(Task.parent_id)).all())
+    return counts
+
+
+def _quantity(value: Optional[Decimal]) -> str:
+    return format(round_half_up(value).normalize(), "f") if value is not None else ""
+
+
+def _meaning(task: Task, instances: int) -> str:
+    """What a passed-down task's target and actual value mean: 「合计（24个单位，每单位目标200人）」
+    (the actual value is the units' sum, the target each unit's); empty for a task reported on itself."""
+    if not instances:
+        return ""
+    if task.target_value is None:
+        return f"合计（{instances}个单位）"
+    return f"合计（{instances}个单位，每单位目标{_quantity(task.target_value)}{task.target_unit or ''}）"
+
+
+def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = None, scope: Optional[str] = None,
+                 visible: tuple = ()) -> bytes:
     """The tasks as an .xlsx: sheet 任务清单, one row per task in the given order,
-    and sheet 进度报送, the import template with the open tasks."""
+    and sheet 进度报送, the import template with the open tasks. Each sheet opens with a title row
+    naming ``unit``, the list's ``scope`` and ``today``; ``visible`` narrows the instances counted
+    below a passed-down task (as its page counts them)."""
     tasks = list(tasks)
     with force_locale(WORKBOOK_LOCALE):
         labels = {status.value: status.label for status in TaskStatus}
     departments = {d.code: d.name_zh for d in Department.all()}
     latest = _latest_reports([t.id for t in tasks])
+    instances = _instances([t.id for t in tasks], visible)
+    unit_name = unit.name if unit is not None else ""
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(TASKS_SHEET)
-    _header(ws, TASK_COLUMNS)
+    _header(ws, TASK_COLUMNS, title_text(unit_name, "任务清单", scope, today))
     for task in tasks:
         reported = latest.get(task.id)
         co = "、".join(departments.get(code, code) for code in task.co_department_codes or [])
@@ -221,17 +266,18 @@ def export_tasks(tasks: Iterable[Task], *, today: date) -> bytes:
             _text_cell(ws, co),
             _date_cell(ws, task.due_date, DATE_FORMAT),
             _text_cell(ws, labels.get(task.status, task.status)),
-            _number(task.progress),
+            _percent_cell(ws, task.progress),
             _text_cell(ws, _target(task)),
             _number(task.target_value),
             _number(task.actual_value),
+            _text_cell(ws, _meaning(task, instances.get(task.id, 0))),
             _text_cell(ws, "是" if task.is_overdue(today) else "否"),
             _date_cell(ws, to_local(reported).replace(microsecond=0) if reported else None, DATETIME_FORMAT),
         ])
     _autofilter(ws, TASK_COLUMNS, len(tasks))
 
     template = wb.create_sheet(TEMPLATE_SHEET)
-    _header(template, TEMPLATE_COLUMNS)
+    _header(template, TEMPLATE_COLUMNS, title_text(unit_name, "任务进度报送", scope, today))
     count = 0
     for task in tasks:
         if task.status not in OPEN_STATES:

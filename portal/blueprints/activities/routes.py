@@ -303,7 +303,8 @@ def export():
     f = _filters()
     rows = db.session.scalars(_list(f).limit(EXPORT_LIMIT)).all()
     today = local_today()
-    data = export_activities(rows, departments=Department.all(), categories=ActivityCategory.all())
+    data = export_activities(rows, departments=Department.all(), categories=ActivityCategory.all(), today=today,
+                             unit=g.unit, scope=f["scope"])
     name = f"活动登记-{g.unit.name}-{today.isoformat()}.xlsx"
     response = Response(data, mimetype=XLSX)
     response.headers["Content-Disposition"] = (f"attachment; filename=\"activities.xlsx\"; "
