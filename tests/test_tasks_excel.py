@@ -170,7 +170,6 @@ def _assert_prints_on_a4(ws, orientation):
 
 def test_percent_ties_round_up_on_the_page_and_in_the_sheet(app, tree, people, run_in_app):
     """53.95 is 54.0% on the task page and 54.0% (0.54) in the sheet: one rule, half up."""
-    from portal.blueprints.tasks import format_quantity  # noqa: F401  (the page's helpers load)
     from portal.formatting import format_percent
 
     task_id = run_in_app(lambda: _task(tree, people, "410105001").id)
