@@ -27,7 +27,7 @@ class ReportingQuery(Schema):
     per_page = f.Integer(minimum=1, maximum=500, load_default=100)
 
 
-class ChildOut(MetricsOut):
+class ChildFiguresOut(MetricsOut):
     class Meta:
         exclude = ("period", "scope")
 
@@ -41,7 +41,7 @@ class ChildrenOut(Out):
     page = mf.Integer(required=True)
     per_page = mf.Integer(required=True)
     total = mf.Integer(required=True)
-    items = mf.List(mf.Nested(ChildOut), required=True, metadata={"description": "One item per unit below."})
+    items = mf.List(mf.Nested(ChildFiguresOut), required=True, metadata={"description": "One item per unit below."})
 
 
 class ReportingItemOut(Out):
