@@ -6,6 +6,7 @@ refused unread when it unpacks to far more than it weighs."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -144,3 +145,13 @@ def test_a_reader_cannot_make_the_server_parse_an_upload(people, new_browser, mo
     for name in ("edu-410105", "office-410105", "office-4101"):
         b = _login(new_browser, name)
         assert b.get(f"{DIST}/tasks/import").status_code == 200
+
+
+@pytest.mark.parametrize("query, field", [("year=1999", "year"), ("status=bogus", "status"), ("q=%00x", "q")])
+def test_meeting_list_filters_go_through_the_schema(people, new_browser, query, field):
+    b = _login(new_browser, "office-410105")
+    response = b.get(f"{DIST}/meetings/?lang=en&{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200        # the unfiltered list, with the reason
+    alert = re.search(r'class="alert alert-warning[^"]*"[^>]*>(.*?)</div>', page, re.S)
+    assert alert and field in alert.group(1), page[:3000]

@@ -15,6 +15,7 @@ from portal.blueprints.meetings import bp
 from portal.extensions import db
 from portal.models import (AgendaItem, AttendanceStatus, Department, Material, Meeting, MeetingStatus, Unit)
 from portal.pagination import paginate
+from portal.schemas import load
 from portal.schemas import meetings as schemas
 from portal.services import PermissionDenied, ServiceError
 from portal.services import meetings as svc
@@ -63,17 +64,15 @@ def _attempt(action, success: str | None = None):
     return result if result is not None else True
 
 
-#: Meetings are dated within these years (the input schemas refuse others).
-MIN_YEAR, MAX_YEAR = 2000, 2100
-
-
 @bp.route("/")
 def index():
-    q = (request.args.get("q") or "").strip()[:100]
-    year = request.args.get("year", type=int)
-    if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
-        year = None  # no meeting outside the calendar the portal accepts: the unfiltered list
-    status = request.args.get("status") or ""
+    # Filters the schema refuses are dropped with a message: the unfiltered list is shown.
+    try:
+        filters = args.query(schemas.MeetingFilter)
+    except ServiceError as exc:
+        flash(exc.message, "warning")
+        filters = load(schemas.MeetingFilter, {})
+    q, year, status = filters["q"] or "", filters["year"], filters["status"] or ""
     # The workspace's meetings, and of those only the ones the reader may open.
     stmt = select(Meeting).where(Meeting.visible_from_clause(g.unit), access.visible_meetings_clause(current_user))
     if q:
