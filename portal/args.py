@@ -208,9 +208,27 @@ class JSONProvider(DefaultJSONProvider):
         return super().loads(text, **kwargs)
 
 
+def _refuse_unstorable_input(endpoint, values) -> None:
+    """Before any view or workspace lookup: no path value or query parameter may
+    carry a character the database cannot store, whether or not the view reads
+    it through a schema (a search box, a filter, a unit code)."""
+    try:
+        for key, value in (values or {}).items():
+            if isinstance(value, str):
+                _refuse_characters(value, key)
+        # Form bodies are left to the forms' schemas, which keep the user's input on refusal.
+        for key, value in request.args.items(multi=True):
+            _refuse_characters(key, key)
+            _refuse_characters(value, key)
+    except ma.ValidationError as exc:
+        raise input_error(exc)
+
+
 def init_app(app) -> None:
     """The JSON provider, and a page's answer to input refused outside a form's own handling."""
     app.json = JSONProvider(app)
+    # App-level, so it runs before the blueprints' own preprocessors (the workspace's unit lookup).
+    app.url_value_preprocessor(_refuse_unstorable_input)
 
     @app.errorhandler(InputError)
     def refused_input(exc: InputError):

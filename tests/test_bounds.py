@@ -147,7 +147,7 @@ def test_a_reader_cannot_make_the_server_parse_an_upload(people, new_browser, mo
         assert b.get(f"{DIST}/tasks/import").status_code == 200
 
 
-@pytest.mark.parametrize("query, field", [("year=1999", "year"), ("status=bogus", "status"), ("q=%00x", "q")])
+@pytest.mark.parametrize("query, field", [("year=1999", "year"), ("status=bogus", "status")])
 def test_meeting_list_filters_go_through_the_schema(people, new_browser, query, field):
     b = _login(new_browser, "office-410105")
     response = b.get(f"{DIST}/meetings/?lang=en&{query}")
@@ -155,3 +155,22 @@ def test_meeting_list_filters_go_through_the_schema(people, new_browser, query, 
     assert response.status_code == 200        # the unfiltered list, with the reason
     alert = re.search(r'class="alert alert-warning[^"]*"[^>]*>(.*?)</div>', page, re.S)
     assert alert and field in alert.group(1), page[:3000]
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/", "/dashboard/", "/tasks/", "/meetings/", "/activities/",
+                                  "/team/"])
+@pytest.mark.parametrize("query", ["q=%00", "period=%00", "department=a%00b", "sort=%00", "x%00=1"])
+def test_characters_no_database_stores_are_refused_everywhere(people, new_browser, path, query):
+    # PostgreSQL refuses NUL in text: a search box or filter read outside a schema answered 500.
+    b = _login(new_browser, "office-410105")
+    response = b.get(f"{DIST}{path}?lang=en&{query}")
+    assert response.status_code == 400
+    assert "cannot be stored" in response.get_data(as_text=True)
+
+
+def test_a_unit_code_with_nul_is_refused(people, new_browser, client):
+    b = _login(new_browser, "office-410105")
+    assert b.get("/district/4101%0005/").status_code == 400
+    response = client.get("/api/v1/units/41%0001", headers=api_token(client, "office-410105"))
+    assert response.status_code in (400, 404) and response.get_json()["error"]
+
