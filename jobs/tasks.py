@@ -88,6 +88,8 @@ def _fan_out(run: CascadeRun) -> int:
                                .execution_options(synchronize_session=False))
     if task.status == TaskStatus.ASSIGNED.value:
         task.status = TaskStatus.IN_PROGRESS.value
+    if task.is_counted:  # the new instances count their units' activities; the instances above add them up
+        svc.recount_and_roll_up(root_id=task.root_id or task.id)
     run.state = "finished"
     run.finished_at = utcnow()
     return len(todo)
@@ -188,6 +190,30 @@ def rollup(task_id: int) -> list[int]:
     touched = do_rollup(task_id)
     db.session.commit()
     return touched
+
+
+@portal_job
+def recount_activities(unit_id: int) -> int:
+    """The unit's activities changed: its open instances of targets counted from activities count
+    again, and their parents roll up. Safe to run twice (it counts, it does not add)."""
+    from portal.services.tasks import recount_and_roll_up
+
+    changed = recount_and_roll_up(unit_id=unit_id)
+    db.session.commit()
+    return changed
+
+
+@portal_job
+def recount_task(task_id: int) -> int:
+    """A counted target's definition changed: every open instance of the task counts again."""
+    from portal.services.tasks import recount_and_roll_up
+
+    task = db.session.get(Task, task_id)
+    if task is None:
+        return 0
+    changed = recount_and_roll_up(root_id=task.root_id or task.id)
+    db.session.commit()
+    return changed
 
 
 @portal_job

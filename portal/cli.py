@@ -64,6 +64,9 @@ def register_cli(app: Flask) -> None:
             click.echo(_("Demo meeting: %(title)s", title=title))
         for title in result.tasks:
             click.echo(_("Demo task: %(title)s", title=title))
+        if result.activities:
+            click.echo(_("Demo activities registered: %(activities)d; team members added: %(members)d.",
+                         activities=result.activities["activities"], members=result.activities["members"]))
         click.echo(_("Password of these accounts: the value of PORTAL_DEMO_PASSWORD (%(which)s). "
                      "For demos only: never use these accounts in production.",
                      which=_("set") if os.environ.get("PORTAL_DEMO_PASSWORD") else "portal-demo-2026"))

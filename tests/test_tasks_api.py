@@ -21,7 +21,7 @@ def test_loop_through_the_api(client, people, run_jobs):
     created = _create(client, office)
     assert created.status_code == 201, created.get_json()
     task_id = created.get_json()["id"]
-    assert created.get_json()["target"] == {"name": "活动", "unit": "期", "value": 12.0}
+    assert created.get_json()["target"] == {"name": "活动", "unit": "期", "value": 12.0, "counted_from": None}
     cascaded = client.post(f"/api/v1/tasks/{task_id}/cascade", headers=office, json={"to": "children"})
     assert cascaded.status_code == 202
     run_jobs()

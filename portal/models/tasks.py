@@ -43,6 +43,9 @@ TASK_STATUS_LABELS = {
 #: States in which a task still has work to do (and can be overdue).
 OPEN_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.SUBMITTED.value,
                TaskStatus.RETURNED.value)
+#: What a target counted from activities sums: the number of activities, their person-times,
+#: volunteer hours or funds.
+COUNTED_MEASURES = ("count", "person_times", "volunteer_hours", "funds")
 #: States in which progress can be reported (not while waiting for review).
 REPORTABLE_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.RETURNED.value)
 
@@ -75,6 +78,11 @@ class Task(db.Model):
     target_name: Mapped[Optional[str]] = mapped_column(String(100))
     target_unit: Mapped[Optional[str]] = mapped_column(String(32))
     target_value: Mapped[Optional[Decimal]] = mapped_column(Numeric(14, 2))
+    #: A target counted from activities: the category (set: the actual value is counted, never
+    #: typed), the measure (:data:`COUNTED_MEASURES`) and optionally the organising department.
+    counted_category: Mapped[Optional[str]] = mapped_column(ForeignKey("activity_categories.code"))
+    counted_measure: Mapped[Optional[str]] = mapped_column(String(16))
+    counted_department: Mapped[Optional[str]] = mapped_column(ForeignKey("departments.code"))
     weight: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("1"))
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.ASSIGNED.value, index=True)
     #: Latest reported percent (a leaf) or the roll-up of the children (a cascaded task).
@@ -88,7 +96,7 @@ class Task(db.Model):
 
     unit: Mapped[Unit] = relationship(lazy="joined")
     parent: Mapped[Optional["Task"]] = relationship(remote_side=[id], foreign_keys=[parent_id])
-    lead_department: Mapped[Department] = relationship(lazy="joined")
+    lead_department: Mapped[Department] = relationship(lazy="joined", foreign_keys=[lead_department_code])
     reports: Mapped[list["TaskReport"]] = relationship(back_populates="task", cascade="all, delete-orphan",
                                                       order_by="TaskReport.id.desc()")
     reviews: Mapped[list["TaskReview"]] = relationship(back_populates="task", cascade="all, delete-orphan",
@@ -106,6 +114,16 @@ class Task(db.Model):
     @property
     def departments(self) -> list[str]:
         return [self.lead_department_code, *(self.co_department_codes or [])]
+
+    @property
+    def is_counted(self) -> bool:
+        """Whether the actual value is counted from the unit's activities."""
+        return self.counted_category is not None
+
+    def counted_period(self) -> tuple[date, date]:
+        """The activities counted: those starting from 1 January of the due date's year up to
+        and including the due date."""
+        return date(self.due_date.year, 1, 1), self.due_date
 
     def is_overdue(self, today: date) -> bool:
         return self.status in OPEN_STATES and self.due_date < today

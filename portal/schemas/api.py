@@ -117,10 +117,18 @@ class MeetingOut(Out):
 
 # --- tasks ---------------------------------------------------------------------------------------
 
+class CountedFromOut(Out):
+    category = mf.String(required=True)
+    measure = mf.String(required=True, metadata={"enum": ["count", "person_times", "volunteer_hours", "funds"]})
+    department = _nullable(mf.String)
+
+
 class TargetOut(Out):
     name = mf.String(required=True)
     unit = _nullable(mf.String)
     value = _nullable(mf.Float)
+    counted_from = _nullable(mf.Nested, CountedFromOut, metadata={
+        "description": "Set when the actual value is counted from the unit's activities (then never typed)."})
 
 
 class TaskSummaryOut(Out):

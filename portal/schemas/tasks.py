@@ -9,6 +9,8 @@ from marshmallow import ValidationError, post_load, pre_load
 from marshmallow.fields import Nested
 
 from portal.models import TaskStatus
+from portal.models.activities import CATEGORY_CODES
+from portal.models.tasks import COUNTED_MEASURES
 from portal.schemas import Schema
 from portal.schemas import fields as f
 
@@ -19,17 +21,47 @@ SCOPES = ("unit", "subtree", "mine")
 MAX_DUE_WITHIN_DAYS = 3660
 
 
+class CountedFromIn(Schema):
+    """A target counted from the unit's activities: the actual value is the sum of ``measure`` over
+    the unit's registered activities of ``category`` (organised by ``department`` if given) that
+    start between 1 January of the due date's year and the due date; the unit no longer types it."""
+
+    category = f.Choice(CATEGORY_CODES, required=True, metadata={"label": "target.counted_from.category"})
+    measure = f.Choice(COUNTED_MEASURES, required=True, metadata={
+        "label": "target.counted_from.measure",
+        "description": "count: the number of activities; person_times, volunteer_hours, funds: their sum."})
+    department = f.Department(allow_none=True, metadata={
+        "label": "target.counted_from.department",
+        "description": "Only activities this department organised (the lead department)."})
+
+
+def _blank(value) -> bool:
+    if isinstance(value, dict):
+        return all(_blank(v) for v in value.values())
+    return value is None or value == ""
+
+
 class TargetIn(Schema):
     name = f.Text(100, required=True, blank_message=_l("target.name: name the quantity, e.g. 培训人次."),
                   metadata={"label": "target.name"})
     unit = f.Text(32, metadata={"label": "target.unit"})
     value = f.Decimal(digits=14, minimum=Decimal("0.01"), required=True, metadata={"label": "target.value"})
+    counted_from = Nested(CountedFromIn, allow_none=True, load_default=None, metadata={
+        "description": "Count the actual value from the unit's activities instead of letting the unit type it."})
+
+    @pre_load
+    def _blank_counted_from_is_none(self, data, **kwargs):
+        if isinstance(data, dict) and "counted_from" in data and _blank(data["counted_from"]):
+            data = dict(data, counted_from=None)
+        return data
 
 
 class TaskIn(Schema):
     """A task's definition and departments: issuing (API and page) and editing (page)."""
 
-    form_keys = {"target_name": "target.name", "target_unit": "target.unit", "target_value": "target.value"}
+    form_keys = {"target_name": "target.name", "target_unit": "target.unit", "target_value": "target.value",
+                 "counted_category": "target.counted_from.category", "counted_measure": "target.counted_from.measure",
+                 "counted_department": "target.counted_from.department"}
 
     title = f.Text(MAX_TITLE, required=True, blank_message=_l("A title is required."))
     description = f.Text(MAX_TEXT)
@@ -44,7 +76,7 @@ class TaskIn(Schema):
     @pre_load
     def _blank_target_is_none(self, data, **kwargs):
         target = data.get("target") if isinstance(data, dict) else None
-        if isinstance(target, dict) and all(v in (None, "") for v in target.values()):
+        if isinstance(target, dict) and _blank(target):
             data = dict(data, target=None)
         elif target == "":
             data = dict(data, target=None)

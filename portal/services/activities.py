@@ -23,6 +23,7 @@ from portal.schemas import activities as schemas
 from portal.schemas import load, valid
 from portal.services import Conflict, PermissionDenied, ServiceError
 from portal.services.audit import record
+from portal.services.tasks import recount_later
 
 #: At most this many photos and attachments on one activity.
 MAX_FILES = 30
@@ -140,6 +141,7 @@ def create_activity(unit: Unit, data: dict[str, Any], *, by: User, photo_files: 
     record("activity.create", activity, by=by, unit=unit, title=activity.title, category=activity.category_code,
            start=activity.start_date.isoformat(), person_times=activity.person_times)
     mark_dirty([unit.id])
+    recount_later(unit.id)
     return activity
 
 
@@ -196,6 +198,7 @@ def update_activity(activity: Activity, data: dict[str, Any], *, by: User, versi
     if changes:
         record("activity.edit", activity, by=by, unit=activity.unit, changes=changes)
         mark_dirty([activity.unit_id])
+        recount_later(activity.unit_id)
     return activity
 
 
@@ -215,6 +218,7 @@ def delete_activity(activity: Activity, reason: str, *, by: User, version: Optio
     db.session.flush()
     _delete_after_commit(names)
     mark_dirty([unit_id])
+    recount_later(unit_id)
 
 
 def delete_file(activity: Activity, file: ActivityFile, *, by: User) -> None:

@@ -23,6 +23,7 @@ class SeedResult:
     existing: int = 0
     meetings: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    activities: dict = field(default_factory=dict)
 
 
 def _office_units() -> list[Unit]:
@@ -66,6 +67,11 @@ def seed_demo(divisions_path: str, *, password: str) -> SeedResult:
     db.session.flush()
     result.meetings = seed_meetings()
     result.tasks = seed_tasks()
+    from portal.services import demo_activities  # the activity register, the teams, a counted target
+
+    result.activities = demo_activities.seed()
+    if result.activities.get("task"):
+        result.tasks.append(result.activities["task"])
     return result
 
 

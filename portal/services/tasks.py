@@ -9,14 +9,14 @@ from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy import case, event, func, select, update
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from portal import access
 from portal.extensions import db
 from portal.formatting import round_half_up
 from portal.metrics import mark_dirty
-from portal.models import (CascadeRun, Decision, MeetingStatus, Membership, Role, SupervisionNotice,
+from portal.models import (Activity, CascadeRun, Decision, MeetingStatus, Membership, Role, SupervisionNotice,
                            Task, TaskEvidence, TaskReport, TaskReview, TaskStatus, Unit, User)
 from portal.models._helpers import utcnow
 from portal.models.tasks import OPEN_STATES
@@ -29,7 +29,10 @@ from portal.services.audit import record
 T = TaskStatus
 MAX_TITLE = schemas.MAX_TITLE
 #: Fields that belong to the task's definition: set by the issuing unit, the same on every instance.
-DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", "target_value", "weight")
+DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", "target_value", "weight",
+              "counted_category", "counted_measure", "counted_department")
+#: The part of the definition that decides what a target counted from activities counts.
+COUNTED = ("due_date", "counted_category", "counted_measure", "counted_department")
 
 
 # --- the definition -------------------------------------------------------------
@@ -37,12 +40,16 @@ DEFINITION = ("title", "description", "due_date", "target_name", "target_unit", 
 def _definition(data: dict[str, Any]) -> dict[str, Any]:
     """The task's columns from a loaded :class:`~portal.schemas.tasks.TaskIn`."""
     target = data["target"]
+    counted = target.get("counted_from") if target else None
     return {
         "title": data["title"], "description": data["description"], "due_date": data["due_date"],
         "weight": data["weight"],
         "target_name": target["name"] if target else None,
         "target_unit": (target["unit"] or None) if target else None,
         "target_value": target["value"] if target else None,
+        "counted_category": counted["category"] if counted else None,
+        "counted_measure": counted["measure"] if counted else None,
+        "counted_department": counted["department"] if counted else None,
     }
 
 
@@ -60,9 +67,12 @@ def create_task(unit: Unit, data: dict[str, Any], *, by: User, decision: Optiona
     db.session.add(task)
     db.session.flush()
     task.root_id = task.id
+    if task.is_counted:
+        task.actual_value = counted_value(task)
     db.session.flush()
     record("task.create", task, by=by, unit=unit, title=task.title, lead=lead, co=co,
-           due=task.due_date.isoformat(), decision=decision.id if decision else None)
+           due=task.due_date.isoformat(), decision=decision.id if decision else None,
+           counted_from=counted_from_json(task))
     mark_dirty([unit.id])
     enqueue("jobs.tasks.notify_task_assigned", task.id)
     return task
@@ -118,6 +128,8 @@ def edit_task(task: Task, data: dict[str, Any], *, by: User, version: int) -> Ta
     record("task.edit", task, by=by, unit=task.unit, **{k: str(v) for k, v in changes.items()})
     if definition:  # due date and weight count at every instance
         mark_dirty(db.session.scalars(select(Task.unit_id).where(Task.root_id == task.id).distinct()))
+    if task.is_counted and any(k in COUNTED for k in changes):  # every instance counts again
+        enqueue("jobs.tasks.recount_task", task.id)
     return task
 
 
@@ -222,6 +234,8 @@ def instance_rows(task: Task, units: list[Unit], *, created_by_id: Optional[int]
             "title": task.title, "description": task.description, "lead_department_code": task.lead_department_code,
             "co_department_codes": list(task.co_department_codes or []), "due_date": task.due_date,
             "target_name": task.target_name, "target_unit": task.target_unit, "target_value": task.target_value,
+            "counted_category": task.counted_category, "counted_measure": task.counted_measure,
+            "counted_department": task.counted_department,
             "weight": task.weight, "status": T.ASSIGNED.value, "progress": Decimal("0"),
             "created_by_id": created_by_id, "created_at": utcnow(), "version": 1}
     return [dict(base, unit_id=unit.id, unit_code=unit.code) for unit in units]
@@ -245,6 +259,11 @@ def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterab
         raise ServiceError(_("This task is passed down: its progress comes from the units below."))
     data = valid(schemas.ReportIn, data)
     percent, actual, narrative = data["percent"], data["actual_value"], data["narrative"]
+    if task.is_counted:
+        if actual is not None:
+            raise ServiceError(_("actual_value: this target is counted from the activity register; register the "
+                                 "activities instead of typing the value."), "actual_value")
+        actual = task.actual_value  # the report keeps the count it was made with
     departments = [c for c in access.liaison_departments(by, task.unit) if c in task.departments]
     report = TaskReport(task_id=task.id, department_code=departments[0] if departments else None, percent=percent,
                         actual_value=actual, narrative=narrative, reported_by_id=by.id)
@@ -259,7 +278,7 @@ def report_progress(task: Task, data: dict[str, Any], *, by: User, files: Iterab
                                         stored_name=stored.stored_name, content_type=stored.content_type,
                                         size=stored.size, sha256=stored.sha256))
     task.progress = percent
-    if actual is not None:
+    if actual is not None and not task.is_counted:
         task.actual_value = actual
     if task.status in (T.ASSIGNED.value, T.RETURNED.value):
         task.status = T.IN_PROGRESS.value
@@ -415,6 +434,137 @@ def rollup(task_id: int) -> list[int]:
         current = current.parent
     db.session.flush()
     return touched
+
+
+# --- targets counted from activities ---------------------------------------------------------
+#
+# A task whose target is counted from activities (``Task.counted_category`` set) has, at each leaf
+# instance, the sum of its measure over the instance's unit's own registered activities of the
+# category (organised by the department, if one is given) that start between 1 January of the due
+# date's year and the due date. An instance passed down gets its actual value from the roll-up of
+# the instances below, as typed values do. The count is refreshed after the commit by a job:
+# ``jobs.tasks.recount_activities`` when a unit's activities change, ``jobs.tasks.recount_task``
+# when the definition changes, and at the end of a cascade. Only open instances (not accepted or
+# cancelled) are counted again: an accepted task keeps the figure it was accepted with.
+
+def counted_from_json(task: Task) -> Optional[dict[str, Any]]:
+    if not task.is_counted:
+        return None
+    return {"category": task.counted_category, "measure": task.counted_measure,
+            "department": task.counted_department}
+
+
+def _measure(measure) -> Any:
+    """The value one activity adds; ``measure`` a string or the task's column (set-based)."""
+    from sqlalchemy import Numeric, cast, literal
+
+    if isinstance(measure, str):
+        return {"count": literal(1), "person_times": Activity.person_times,
+                "volunteer_hours": Activity.volunteer_hours, "funds": Activity.funds}[measure]
+    return cast(case((measure == "person_times", Activity.person_times),
+                     (measure == "volunteer_hours", Activity.volunteer_hours),
+                     (measure == "funds", Activity.funds), else_=1), Numeric(14, 2))
+
+
+def _matching(task_or_row) -> list:
+    """The conditions on ``Activity`` for one task (a Task) or, set-based, for the row of the
+    UPDATE (the ``Task`` class: the columns of the row being updated)."""
+    from sqlalchemy import extract, or_
+
+    if isinstance(task_or_row, Task):
+        task = task_or_row
+        first, last = task.counted_period()
+        department = ([Activity.department_code == task.counted_department] if task.counted_department else [])
+        return [Activity.unit_id == task.unit_id, Activity.category_code == task.counted_category,
+                Activity.start_date >= first, Activity.start_date <= last, *department]
+    return [Activity.unit_id == Task.unit_id, Activity.category_code == Task.counted_category,
+            or_(Task.counted_department.is_(None), Activity.department_code == Task.counted_department),
+            extract("year", Activity.start_date) == extract("year", Task.due_date),
+            Activity.start_date <= Task.due_date]
+
+
+def matching_activities(task: Task):
+    """The activities behind a counted target, newest first."""
+    return (select(Activity).where(*_matching(task))
+            .order_by(Activity.start_date.desc(), Activity.id.desc()))
+
+
+def counted_value(task: Task) -> Decimal:
+    total = db.session.scalar(select(func.coalesce(func.sum(_measure(task.counted_measure)), 0))
+                              .where(*_matching(task)))
+    return round_half_up(Decimal(total))
+
+
+def recount(*, unit_id: Optional[int] = None, root_id: Optional[int] = None) -> list[tuple[int, Optional[int]]]:
+    """Count again, in one statement, the open leaf instances with a counted target (of a unit, of
+    a task's tree, or all of them); returns (id, parent id) of those whose value changed."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    child = aliased(Task)
+    counted = (select(func.coalesce(func.sum(_measure(Task.counted_measure)), 0)).where(*_matching(Task))
+               .correlate(Task).scalar_subquery())
+    stmt = update(Task).where(Task.counted_category.is_not(None), Task.status.in_(OPEN_STATES),
+                              ~exists().where(child.parent_id == Task.id),
+                              Task.actual_value.is_distinct_from(counted))
+    if unit_id is not None:
+        stmt = stmt.where(Task.unit_id == unit_id)
+    if root_id is not None:
+        stmt = stmt.where(Task.root_id == root_id)
+    rows = db.session.execute(stmt.values(actual_value=counted).returning(Task.id, Task.parent_id)
+                              .execution_options(synchronize_session=False)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def rollup_actuals(root_id: int) -> None:
+    """The actual values of a task's instances passed down, set-based, from the lowest tier up:
+    the sum of the instances below (not cancelled), as :func:`rollup` does one chain at a time."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    from portal.models.units import TIERS
+
+    child = aliased(Task)
+    total = (select(func.sum(child.actual_value)).where(child.parent_id == Task.id, child.status != T.CANCELLED.value)
+             .correlate(Task).scalar_subquery())
+    for tier in reversed(TIERS[:-1]):
+        db.session.execute(update(Task).where(
+            Task.root_id == root_id, Task.unit_id.in_(select(Unit.id).where(Unit.tier == tier)),
+            exists().where(child.parent_id == Task.id)).values(actual_value=total, rolled_up_at=utcnow())
+            .execution_options(synchronize_session=False))
+
+
+def recount_and_roll_up(*, unit_id: Optional[int] = None, root_id: Optional[int] = None) -> int:
+    """Count the leaves again and roll the changes up; returns how many leaves changed."""
+    changed = recount(unit_id=unit_id, root_id=root_id)
+    if root_id is not None:
+        rollup_actuals(root_id)
+    else:
+        for parent_id in sorted({parent for _id, parent in changed if parent is not None}):
+            rollup(parent_id)
+    return len(changed)
+
+
+_RECOUNT_CHECKED = "portal_recount_checked"
+
+
+def recount_later(unit_id: int) -> None:
+    """An activity of the unit was registered, changed or deleted: if the unit has an open task
+    counted from activities, count it again after the commit (once per unit and transaction)."""
+    session = db.session()
+    checked = session.info.setdefault(_RECOUNT_CHECKED, set())
+    if unit_id in checked:
+        return
+    checked.add(unit_id)
+    if db.session.scalar(select(Task.id).where(Task.unit_id == unit_id, Task.counted_category.is_not(None),
+                                               Task.status.in_(OPEN_STATES)).limit(1)) is not None:
+        enqueue("jobs.tasks.recount_activities", unit_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_recount_checks(session, *args) -> None:
+    session.info.pop(_RECOUNT_CHECKED, None)
 
 
 def _settle_decision(task: Task) -> None:

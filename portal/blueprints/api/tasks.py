@@ -29,8 +29,8 @@ def task_json(task: Task, *, full: bool = True) -> dict:
         "lead_department": task.lead_department_code, "co_departments": list(task.co_department_codes or []),
         "due_date": task.due_date.isoformat(), "overdue": task.is_overdue(local_today()),
         "weight": _num(task.weight), "parent_id": task.parent_id, "decision_id": task.decision_id,
-        "target": ({"name": task.target_name, "unit": task.target_unit, "value": _num(task.target_value)}
-                   if task.target_name else None),
+        "target": ({"name": task.target_name, "unit": task.target_unit, "value": _num(task.target_value),
+                    "counted_from": svc.counted_from_json(task)} if task.target_name else None),
         "version": task.version,
     }
     if full:

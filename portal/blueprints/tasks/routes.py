@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from portal import access, args
@@ -20,7 +20,7 @@ from portal.access import Permission
 from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.tasks import bp
 from portal.extensions import db
-from portal.models import (CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
+from portal.models import (ActivityCategory, CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
                            TaskReport, TaskReview, TaskStatus)
 from portal.models.tasks import OPEN_STATES, REPORTABLE_STATES
 from portal.pagination import paginate
@@ -31,6 +31,8 @@ from portal.services import tasks as svc
 from portal.tiers import policy_for
 
 CHILDREN_SHOWN = 100
+#: The activities listed under a target counted from them (the register shows them all).
+COUNTED_SHOWN = 20
 
 
 # --- loading -----------------------------------------------------------------------
@@ -57,12 +59,15 @@ def _definition_values(task: Task) -> dict:
             "weight": format_quantity(task.weight), "lead_department": task.lead_department_code,
             "co_departments": list(task.co_department_codes or []), "target_name": task.target_name or "",
             "target_unit": task.target_unit or "",
-            "target_value": format_quantity(task.target_value) if task.target_value is not None else ""}
+            "target_value": format_quantity(task.target_value) if task.target_value is not None else "",
+            "counted_category": task.counted_category or "", "counted_measure": task.counted_measure or "",
+            "counted_department": task.counted_department or ""}
 
 
 def _form_values(form) -> dict:
     values = {key: form.get(key, "") for key in ("title", "description", "due_date", "weight", "lead_department",
-                                                  "target_name", "target_unit", "target_value")}
+                                                  "target_name", "target_unit", "target_value", "counted_category",
+                                                  "counted_measure", "counted_department")}
     values["co_departments"] = form.getlist("co_departments")
     return values
 
@@ -134,8 +139,8 @@ def create():
             db.session.commit()
             flash(_("The task is issued. Pass it down to the units below, or report on it here."), "success")
             return redirect(url_for(".detail", task_id=task_id))
-    return render_template("tasks/new.html", values=values, errors=errors,
-                           departments=Department.all()), 400 if errors else 200
+    return render_template("tasks/new.html", values=values, errors=errors, departments=Department.all(),
+                           categories=ActivityCategory.all()), 400 if errors else 200
 
 
 @bp.route("/<int:task_id>/edit", methods=["GET", "POST"])
@@ -164,7 +169,8 @@ def edit(task_id: int):
             return redirect(url_for(".detail", task_id=task.id))
     # After a conflict the form carries the current version: sending it again is a deliberate overwrite.
     return render_template("tasks/edit.html", task=task, values=values, errors=errors,
-                           departments=Department.all(), today=local_today()), status
+                           departments=Department.all(), categories=ActivityCategory.all(),
+                           today=local_today()), status
 
 
 # --- a task's page --------------------------------------------------------------------------
@@ -189,6 +195,20 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         .order_by(SupervisionNotice.id.desc())).all()
     decision = db.session.get(Decision, task.decision_id) if task.decision_id else None
     meeting = decision.meeting if decision else None
+    # A target counted from activities: the activities behind a leaf's count (an instance passed
+    # down adds up the counts below it).
+    counted = None
+    if task.is_counted and not passed_down:
+        counted_stmt = svc.matching_activities(task)
+        first, last = task.counted_period()
+        counted = {"activities": db.session.scalars(counted_stmt.limit(COUNTED_SHOWN)).all(),
+                   "total": db.session.scalar(select(func.count()).select_from(counted_stmt.order_by(None)
+                                                                               .subquery())),
+                   "first": first, "last": last,
+                   "category": db.session.get(ActivityCategory, task.counted_category),
+                   "department": db.session.get(Department, task.counted_department)
+                   if task.counted_department else None,
+                   "visible": access.can(user, Permission.VIEW, task.unit)}
     is_open = task.status in OPEN_STATES
     may_report = access.can_report(user, task) and not passed_down
     may_issue = access.can_issue(user, task)
@@ -214,7 +234,8 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
                                                                                  task.parent.unit),
         may=may, may_report=may_report, departments=Department.all(), statuses=TaskStatus,
         streets_below=policy_for(task.unit.tier).child_tier not in (None, "street"),
-        failed=failed, error=error, kept=request.form if failed else {},
+        failed=failed, error=error, kept=request.form if failed else {}, counted=counted,
+        counted_category=(db.session.get(ActivityCategory, task.counted_category) if task.is_counted else None),
     ), (error.status if error is not None else 200)
 
 

@@ -46,9 +46,22 @@ def home():
     return render_template(
         "workspace/home.html", unit=unit, children=children, q=q,
         departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
-        task_counts=_task_counts(unit), reads_below=below,
+        task_counts=_task_counts(unit), reads_below=below, activity_figures=_activity_figures(unit, below),
         can_manage=access.can(current_user, access.Permission.MANAGE_ACCOUNTS, unit),
     )
+
+
+def _activity_figures(unit: Unit, below: bool) -> dict | None:
+    """This year's activities, from the stored figures (the unit and everything below it for a
+    reader of the units below; its own otherwise)."""
+    if "activities" not in g.policy.features:
+        return None
+    from portal import metrics
+
+    period = str(local_today().year)
+    figures = metrics.read(unit, period, "subtree" if below else "own")
+    return {"period": period, "stale": figures["stale"], "metrics": figures["metrics"],
+            "records": "dashboard" in g.policy.features}
 
 
 def _upcoming_meetings(unit: Unit) -> list[Meeting]:
