@@ -274,6 +274,16 @@ def test_the_reminder_reaches_exactly_the_laggards(app, browser, people, scene, 
     assert "河南省" in page and "金水区" in page
 
 
+def test_a_reminder_for_a_malformed_period_is_refused_and_sends_nothing(app, browser, people, scene, run_jobs):
+    browser.login("office-41")
+    response = browser.post_form("/province/41/dashboard/reporting/remind?lang=en", {"period": "2026-13"},
+                                 page="/province/41/dashboard/reporting")
+    assert response.status_code == 400 and "period" in response.get_data(as_text=True)
+    run_jobs()
+    with app.app_context():
+        assert not db.session.scalars(select(Notification).where(Notification.kind == "reporting_reminder")).all()
+
+
 def test_only_an_office_sends_the_reminder(new_browser, people, scene):
     b = new_browser()
     b.login("viewer-41")

@@ -27,6 +27,12 @@ class ReportingQuery(Schema):
     per_page = f.Integer(minimum=1, maximum=500, load_default=100)
 
 
+class RemindIn(Schema):
+    """The 催报 button: the period whose laggards are reminded (the current month when left out)."""
+
+    period = Period()
+
+
 class ChildFiguresOut(MetricsOut):
     class Meta:
         exclude = ("period", "scope")

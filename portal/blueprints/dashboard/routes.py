@@ -203,7 +203,10 @@ def remind():
     from portal.services import reporting as svc
     from portal.services import PermissionDenied
 
-    period = cv.valid_period(request.form.get("period")) or current_month()
+    from portal import args
+    from portal.schemas.consolidated import RemindIn
+
+    period = args.form(RemindIn).get("period") or current_month()
     try:
         svc.remind_laggards(g.unit, period, by=current_user)
     except PermissionDenied:
