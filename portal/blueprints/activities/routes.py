@@ -21,7 +21,6 @@ from sqlalchemy.orm import selectinload
 from portal import access, args
 from portal.access import Permission
 from portal.blueprints.activities import bp
-from portal.blueprints.auth.forms import ConfirmForm
 from portal.clock import local_today
 from portal.extensions import db
 from portal.models import Activity, ActivityCategory, ActivityFile, AuditLog, Department, TeamMember
@@ -315,36 +314,14 @@ def export():
 @bp.route("/import", methods=["GET", "POST"])
 def import_register():
     from portal.exports.activities_excel import apply_register_sheet, read_register_sheet
+    from portal.exports.upload_view import all_or_nothing_upload
 
     # Before anything of the upload is read: parsing a workbook is work a reader may not cause.
     if not access.can_register_activity(current_user, g.unit):
         abort(403, _("Only the office and the department liaisons of this unit register its activities."))
-    form = ConfirmForm()
-    errors, status = [], 200
-    if request.method == "POST" and form.validate_on_submit():
-        upload = request.files.get("file")
-        if not upload or not upload.filename:
-            flash(_("Choose the Excel file to upload."), "danger")
-            status = 400
-        else:
-            try:
-                rows = read_register_sheet(upload.read(EXPORT_LIMIT * 1024))
-                result = apply_register_sheet(g.unit, rows, by=current_user)
-            except ServiceError as exc:
-                db.session.rollback()
-                flash(exc.message, "danger")
-                status = 400
-            else:
-                if result.errors:
-                    db.session.rollback()
-                    errors, status = result.errors, 400
-                    flash(_("Nothing was saved: %(n)d problems in the sheet. Correct them and upload it again.",
-                            n=len(result.errors)), "danger")
-                elif not result.applied:
-                    flash(_("The sheet has no filled-in rows."), "warning")
-                    status = 400
-                else:
-                    db.session.commit()
-                    flash(_("%(n)d activities registered.", n=result.applied), "success")
-                    return redirect(url_for(".index", scope="unit"))
-    return render_template("activities/import.html", form=form, errors=errors), status
+    return all_or_nothing_upload(
+        read=read_register_sheet, apply=lambda rows: apply_register_sheet(g.unit, rows, by=current_user),
+        max_bytes=EXPORT_LIMIT * 1024, template="activities/import.html",
+        refused=lambda n: _("Nothing was saved: %(n)d problems in the sheet. Correct them and upload it again.",
+                            n=n),
+        done=lambda n: _("%(n)d activities registered.", n=n), done_url=lambda: url_for(".index", scope="unit"))

@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 from portal import access, args
 from portal.clock import local_today
 from portal.access import Permission
-from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.tasks import bp
 from portal.extensions import db
 from portal.models import (ActivityCategory, CascadeRun, Decision, Department, Meeting, SupervisionNotice, Task, TaskEvidence,
@@ -430,36 +429,14 @@ def export():
 @bp.route("/import", methods=["GET", "POST"])
 def import_progress():
     from portal.exports.tasks_excel import apply_progress_sheet, read_progress_sheet
+    from portal.exports.upload_view import all_or_nothing_upload
 
     # Before anything of the upload is read: parsing a workbook is work a reader may not cause.
     if not access.can_report_at(current_user, g.unit):
         abort(403, _("Only the office and the department liaisons of this unit report progress here."))
-    form = ConfirmForm()
-    errors, status = [], 200
-    if request.method == "POST" and form.validate_on_submit():
-        upload = request.files.get("file")
-        if not upload or not upload.filename:
-            flash(_("Choose the Excel file to upload."), "danger")
-            status = 400
-        else:
-            try:
-                rows = read_progress_sheet(upload.read(EXPORT_LIMIT * 1024))
-                result = apply_progress_sheet(g.unit, rows, by=current_user)
-            except ServiceError as exc:
-                db.session.rollback()
-                flash(exc.message, "danger")
-                status = 400
-            else:
-                if result.errors:
-                    db.session.rollback()
-                    errors, status = result.errors, 400
-                    flash(_("Nothing was applied: %(n)d problems in the sheet. Correct them and upload it again.",
-                            n=len(result.errors)), "danger")
-                elif not result.applied:
-                    flash(_("The sheet has no filled-in rows."), "warning")
-                    status = 400
-                else:
-                    db.session.commit()
-                    flash(_("%(n)d progress reports applied.", n=result.applied), "success")
-                    return redirect(url_for(".index"))
-    return render_template("tasks/import.html", form=form, errors=errors), status
+    return all_or_nothing_upload(
+        read=read_progress_sheet, apply=lambda rows: apply_progress_sheet(g.unit, rows, by=current_user),
+        max_bytes=EXPORT_LIMIT * 1024, template="tasks/import.html",
+        refused=lambda n: _("Nothing was applied: %(n)d problems in the sheet. Correct them and upload it again.",
+                            n=n),
+        done=lambda n: _("%(n)d progress reports applied.", n=n), done_url=lambda: url_for(".index"))
