@@ -15,3 +15,4 @@ from portal.models.metrics import MetricReconcile, MetricState, MetricValue  # n
 from portal.models.activities import (  # noqa: F401
     CATEGORY_CODES, Activity, ActivityCategory, ActivityFile, ActivityVolunteer, TeamMember,
 )
+from portal.models.briefings import BRIEFING_STATES, Briefing  # noqa: F401
