@@ -1,0 +1,458 @@
+"""The page stage of ``make bench``: gunicorn under a bounded load on 127.0.0.1.
+
+:func:`measure_pages` starts gunicorn as the README's production section runs
+it (``gunicorn -w 4 -b 127.0.0.1:<free port> wsgi:app``, sync workers) on the
+configured database, logs the needed accounts in once through the real login
+form and reuses their session cookies (the API takes a bearer token from
+``POST /api/v1/tokens``), checks that every URL answers 200, then measures each
+URL twice with a small load generator of its own (threads, one keep-alive
+``http.client`` connection per client, on loopback only):
+
+- 1 client: ``BENCH_REQUESTS`` (30) sequential requests, or fewer when they
+  take longer than ``BENCH_SECONDS`` (10) (at least 5);
+- ``BENCH_CLIENTS`` (20) concurrent clients for ``BENCH_SECONDS``: each sends
+  its next request as soon as the last one answered, nobody starts one after
+  the deadline, requests in flight then are waited for (at most
+  ``BENCH_TIMEOUT``, 120 s, a client-side timeout counting as an error).
+
+For each: p50, p95, requests/s and errors (a status other than 200, a
+timeout, a reset connection), with the ratio to ``/healthz`` measured first in
+the same run under the same load shape (and once more at the end, to show the
+drift of a shared machine). Nothing is asserted here: :func:`markdown` puts
+the issue's targets next to the figures. ``BENCH_WEB_WORKERS`` (4) changes the
+gunicorn processes. The bench server allows many logins (``LOGIN_LIMIT_*``)
+and runs no embedded scheduler; everything else is the production set-up.
+"""
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+from urllib.parse import urlencode
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.dirname(sys.executable)
+
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "120"))
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+MIN_SEQUENTIAL = 5
+
+#: Issue 9's measurement before the work (PostgreSQL, gunicorn 4 workers, 2 cores): label → (p95 at 1 ms,
+#: ratio, p95 at 20 ms, requests/s at 20).
+BEFORE = {
+    "healthz": (5.2, 1, 190, 174),
+    "province": (88, 15.7, 1782, 12.7),
+    "tasks_overdue": (132, 22.6, 2614, 8.9),
+    "api_tasks": (230, 44.3, 2392, 9.0),
+    "task_detail": (110, 19.6, 1635, 15.7),
+    "street": (34, 6.7, 660, 39),
+}
+
+TARGET_ONE = 4  # at 1 client, every page and API p95 ≤ 4× /healthz (issue 9)
+TARGET_DASHBOARD = 5  # the provincial consolidated view's p95 ≤ 5× /healthz (issue 10)
+TARGET_RPS = 60  # at 20 clients, ≥ 60 requests/s on the provincial pages (issue 9)
+
+
+@dataclass
+class Page:
+    key: str
+    label: str
+    path: str
+    account: Optional[str] = None  # None: anonymous
+    bearer: bool = False  # the API: a token instead of the session cookie
+    provincial: bool = False  # counts for the ≥ 60 requests/s target
+    download: bool = False  # an Excel download: no ×4 target
+    target_one: Optional[float] = TARGET_ONE
+
+
+@dataclass
+class Timing:
+    samples_ms: list = field(default_factory=list)
+    errors: int = 0
+    error_examples: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        ok = self.samples_ms
+        return {"requests": len(ok) + self.errors, "ok": len(ok), "errors": self.errors,
+                "error_examples": self.error_examples[:3],
+                "p50_ms": round(statistics.median(ok), 2) if ok else None,
+                "p95_ms": round(pct(ok, 0.95), 2) if ok else None,
+                "rps": round(len(ok) / self.seconds, 1) if self.seconds and ok else 0.0,
+                "seconds": round(self.seconds, 2)}
+
+
+def pct(samples: list[float], q: float) -> float:
+    """The q-quantile, nearest rank."""
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+
+
+# --- the client -------------------------------------------------------------------------------
+
+class Client:
+    """One keep-alive connection to 127.0.0.1 (reopened when the server closes it)."""
+
+    def __init__(self, port: int, timeout: float = TIMEOUT):
+        self.port, self.timeout = port, timeout
+        self.conn: Optional[http.client.HTTPConnection] = None
+
+    def request(self, method: str, path: str, headers: Optional[dict] = None, body: Optional[bytes] = None):
+        """(status, headers, body); raises OSError/HTTPException on a broken exchange."""
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                response = self.conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt:  # a kept-alive connection the server had closed: once more on a new one
+                    raise
+                continue
+            if response.getheader("Connection", "").lower() == "close" or response.will_close:
+                self.close()
+            return response.status, response.headers, data
+        raise http.client.HTTPException("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def login(port: int, username: str, password: str) -> str:
+    """The Cookie header of a session logged in through the real form (CSRF token and all)."""
+    client = Client(port)
+    status, headers, body = client.request("GET", "/login")
+    if status != 200:
+        raise RuntimeError(f"GET /login answered {status}")
+    jar = _cookies(headers, {})
+    token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body)
+    form = {"username": username, "password": password}
+    if token:
+        form["csrf_token"] = token.group(1).decode()
+    status, headers, _body = client.request(
+        "POST", "/login", body=urlencode(form).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": _cookie_header(jar)})
+    client.close()
+    location = headers.get("Location", "")
+    if status != 302 or "/login" in location:
+        raise RuntimeError(f"could not log in as {username} (status {status})")
+    return _cookie_header(_cookies(headers, jar))
+
+
+def api_token(port: int, username: str, password: str) -> str:
+    import json
+
+    client = Client(port)
+    status, _headers, body = client.request("POST", "/api/v1/tokens",
+                                            body=json.dumps({"username": username, "password": password}).encode(),
+                                            headers={"Content-Type": "application/json"})
+    client.close()
+    if status not in (200, 201):
+        raise RuntimeError(f"POST /api/v1/tokens answered {status}")
+    return json.loads(body)["token"]
+
+
+def _cookies(headers, jar: dict) -> dict:
+    jar = dict(jar)
+    for value in headers.get_all("Set-Cookie") or []:
+        name, _, rest = value.partition("=")
+        jar[name.strip()] = rest.split(";", 1)[0]
+    return jar
+
+
+def _cookie_header(jar: dict) -> str:
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def _one(client: Client, path: str, headers: dict, timing: Timing) -> None:
+    start = time.perf_counter()
+    try:
+        status, _h, _body = client.request("GET", path, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        client.close()
+        timing.errors += 1
+        timing.error_examples.append(type(exc).__name__)
+        return
+    elapsed = (time.perf_counter() - start) * 1000
+    if status == 200:
+        timing.samples_ms.append(elapsed)
+    else:
+        timing.errors += 1
+        timing.error_examples.append(f"HTTP {status}")
+
+
+def sequential(port: int, path: str, headers: dict, requests: int = REQUESTS, seconds: float = SECONDS) -> dict:
+    """One client, ``requests`` requests one after the other (fewer, but ``MIN_SEQUENTIAL``, past ``seconds``)."""
+    client, timing = Client(port), Timing()
+    start = time.perf_counter()
+    for i in range(requests):
+        if i >= MIN_SEQUENTIAL and time.perf_counter() - start > seconds:
+            break
+        _one(client, path, headers, timing)
+    timing.seconds = time.perf_counter() - start
+    client.close()
+    return timing.summary()
+
+
+def concurrent(port: int, path: str, headers: dict, clients: int = CLIENTS, seconds: float = SECONDS) -> dict:
+    """``clients`` clients for ``seconds``; requests/s over the time until the last answer."""
+    timings = [Timing() for _ in range(clients)]
+    deadline_box: list[float] = []
+    ready = threading.Barrier(clients + 1)
+
+    def work(timing: Timing) -> None:
+        client = Client(port)
+        ready.wait()
+        while time.perf_counter() < deadline_box[0]:
+            _one(client, path, headers, timing)
+        client.close()
+
+    threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in timings]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    deadline_box.append(start + seconds)
+    ready.wait()
+    for t in threads:
+        t.join(seconds + TIMEOUT + 10)
+    total = Timing(seconds=time.perf_counter() - start)
+    for t in timings:
+        total.samples_ms += t.samples_ms
+        total.errors += t.errors
+        total.error_examples += t.error_examples
+    result = total.summary()
+    result["clients"] = clients
+    return result
+
+
+# --- the server -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn as the README runs it in production, on 127.0.0.1 and a free port."""
+
+    def __init__(self, workers: int = WEB_WORKERS, env: Optional[dict] = None, app: str = "wsgi:app"):
+        self.port = free_port()
+        self.workers = workers
+        self.log_path = os.path.join(tempfile.gettempdir(), f"portal-bench-gunicorn-{os.getpid()}.log")
+        self.command = [os.path.join(BIN, "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", app]
+        self.env = dict(os.environ, PYTHONPATH=ROOT, EMBEDDED_SCHEDULER="0", LOGIN_LIMIT_ACCOUNT="10000 per minute",
+                        LOGIN_LIMIT_ADDRESS="10000 per minute", **(env or {}))
+        self.env.pop("HEALTHZ_TOKEN", None)
+        self.proc: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "Server":
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 90
+        client = Client(self.port, timeout=5)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited (code {self.proc.returncode}); see {self.log_path}")
+            try:
+                if client.request("GET", "/healthz")[0] == 200:
+                    client.close()
+                    # Every worker imports the app on its first request: warm them all.
+                    for _ in range(self.workers * 4):
+                        Client(self.port).request("GET", "/healthz")
+                    return self
+            except (OSError, http.client.HTTPException):
+                client.close()
+            time.sleep(0.3)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"gunicorn did not answer /healthz in 90 s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+def run_pages(port: int, pages: list[Page], headers_for: dict, *, clients: int = CLIENTS,
+              seconds: float = SECONDS, requests: int = REQUESTS, log=print) -> dict:
+    """Check, then time every page at 1 client and at ``clients``; /healthz first and last."""
+    client = Client(port)
+    out: dict = {"clients": clients, "seconds": seconds, "requests_at_1": requests, "pages": []}
+    for page in pages:
+        headers = headers_for.get((page.account, page.bearer), {})
+        status, resp_headers, body = client.request("GET", page.path, headers)
+        entry = {"key": page.key, "label": page.label, "path": page.path, "account": page.account,
+                 "provincial": page.provincial, "download": page.download, "target_one": page.target_one,
+                 "status": status, "bytes": len(body), "content_type": resp_headers.get("Content-Type", "")}
+        if status != 200:
+            entry["error"] = f"answered {status} before timing: not timed"
+            log(f"  {page.label}: {status}, not timed")
+        out["pages"].append(entry)
+    client.close()
+    for entry, page in zip(out["pages"], pages):
+        if "error" in entry:
+            continue
+        headers = headers_for.get((page.account, page.bearer), {})
+        log(f"  {page.label} …")
+        entry["one"] = sequential(port, page.path, headers, requests, seconds)
+        entry["many"] = concurrent(port, page.path, headers, clients, seconds)
+    healthz = next((p for p in pages if p.key == "healthz"), None)
+    if healthz is not None:
+        out["healthz_again"] = {"one": sequential(port, healthz.path, {}, requests, seconds),
+                                "many": concurrent(port, healthz.path, {}, clients, seconds)}
+    base = next((e for e in out["pages"] if e["key"] == "healthz" and "one" in e), None)
+    for entry in out["pages"]:
+        if base is None or "one" not in entry:
+            continue
+        for shape in ("one", "many"):
+            mine, ref = entry[shape], base[shape]
+            mine["p95_ratio"] = round(mine["p95_ms"] / ref["p95_ms"], 1) if mine["p95_ms"] and ref["p95_ms"] else None
+            mine["rps_ratio"] = round(mine["rps"] / ref["rps"], 3) if ref["rps"] else None
+    return out
+
+
+def henan_pages(period: str, task_id: Optional[int]) -> list[Page]:
+    """The URLs of issues 9, 10 and 11 on the Henan network."""
+    province, city, street = "office-41", "office-4101", "office-410105001"
+    pages = [
+        Page("healthz", "/healthz", "/healthz", target_one=1),
+        Page("province", "/province/41/", "/province/41/", province, provincial=True),
+        Page("tasks_overdue", "province task list, subtree, overdue",
+             "/province/41/tasks/?scope=subtree&overdue=1", province, provincial=True),
+        Page("api_tasks", "GET /api/v1/units/41/tasks?scope=subtree", "/api/v1/units/41/tasks?scope=subtree",
+             province, bearer=True, provincial=True),
+    ]
+    if task_id is not None:
+        pages.append(Page("task_detail", "a provincial task passed to 2,586 streets (detail page)",
+                          f"/province/41/tasks/{task_id}/", province, provincial=True))
+    pages += [
+        Page("street", "/street/410105001/ (its office)", "/street/410105001/", street),
+        Page("tasks_export", "Excel of the province's subtree list", "/province/41/tasks/export.xlsx?scope=subtree",
+             province, provincial=True, download=True, target_one=None),
+        Page("dashboard", f"/province/41/dashboard/?period={period}", f"/province/41/dashboard/?period={period}",
+             province, provincial=True, target_one=TARGET_DASHBOARD),
+        Page("dashboard_city", "/city/4101/dashboard/ (its office)", "/city/4101/dashboard/", city),
+        Page("reporting", "/province/41/dashboard/reporting", "/province/41/dashboard/reporting", province,
+             provincial=True),
+        Page("dashboard_export", "/province/41/dashboard/export.xlsx", "/province/41/dashboard/export.xlsx",
+             province, provincial=True, download=True, target_one=None),
+        Page("activities", "the province's activity register, subtree", "/province/41/activities/?scope=subtree",
+             province, provincial=True),
+    ]
+    return pages
+
+
+def sign_in(port: int, pages: list[Page], password: str) -> dict:
+    """{(account, bearer): headers} for every account the pages need."""
+    headers: dict = {(None, False): {}}
+    for account, bearer in sorted({(p.account, p.bearer) for p in pages if p.account}):
+        if bearer:
+            headers[(account, True)] = {"Authorization": f"Bearer {api_token(port, account, password)}"}
+        else:
+            headers[(account, False)] = {"Cookie": login(port, account, password)}
+    return headers
+
+
+def measure_pages(results: dict, notes: list[str], *, period: str, task_id: Optional[int], password: str,
+                  log=print) -> None:
+    pages = henan_pages(period, task_id)
+    if task_id is None:
+        notes.append("No provincial task passed to every street was found: its detail page was not timed.")
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    with Server() as server:
+        log(f"  gunicorn {' '.join(server.command[1:])} (log {server.log_path})")
+        headers = sign_in(server.port, pages, password)
+        out = run_pages(server.port, pages, headers, log=log)
+        out["server"] = " ".join(["gunicorn", *server.command[1:]])
+    out["stage_seconds"] = round(time.perf_counter() - start, 1)
+    out["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    results["page_load"] = out
+    bad = [p for p in out["pages"] if "error" in p or p.get("one", {}).get("errors") or p.get("many", {}).get("errors")]
+    for p in bad:
+        notes.append(f"{p['label']}: " + (p.get("error") or
+                     f"{p['one']['errors']} errors at 1 client, {p['many']['errors']} at {out['clients']} "
+                     f"({', '.join(sorted(set(p['one']['error_examples'] + p['many']['error_examples'])))})"))
+
+
+# --- the report -------------------------------------------------------------------------------
+
+def _ms(value) -> str:
+    return "—" if value is None else (f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms")
+
+
+def _verdict(ok) -> str:
+    return "—" if ok is None else ("met" if ok else "**missed**")
+
+
+def markdown(out: dict) -> str:
+    """The page table (after), the issue's table (before), and the targets next to the figures."""
+    n = out["clients"]
+    lines = [f"Pages under load: {out.get('server', 'gunicorn')}; 1 client ({out['requests_at_1']} requests, at most "
+             f"{out['seconds']:g} s) and {n} clients ({out['seconds']:g} s); ratios to `/healthz` in the same run.",
+             "",
+             f"| page | p50 @1 | p95 @1 | ×healthz | target @1 | p50 @{n} | p95 @{n} | ×healthz | req/s @{n} "
+             f"| target @{n} | errors |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in out["pages"]:
+        label = p["label"].replace("|", "\\|")
+        if "one" not in p:
+            lines.append(f"| {label} | {p.get('error', '')} | | | | | | | | | **{p['status']}** |")
+            continue
+        one, many = p["one"], p["many"]
+        if p["key"] == "healthz":
+            t1, tn = "(reference)", "(reference)"
+        else:
+            limit = p.get("target_one")
+            t1 = "none (a download)" if limit is None else (
+                f"≤ {limit}× {_verdict(one['p95_ratio'] is not None and one['p95_ratio'] <= limit)}")
+            tn = (f"≥ {TARGET_RPS}/s {_verdict(many['rps'] >= TARGET_RPS)}" if p["provincial"] and not p["download"]
+                  else "—")
+        errors = one["errors"] + many["errors"]
+        lines.append(f"| {label} | {_ms(one['p50_ms'])} | {_ms(one['p95_ms'])} | {one.get('p95_ratio') or '—'} | {t1} "
+                     f"| {_ms(many['p50_ms'])} | {_ms(many['p95_ms'])} | {many.get('p95_ratio') or '—'} "
+                     f"| {many['rps']} | {tn} | {'**' + str(errors) + '**' if errors else 0} |")
+    again = out.get("healthz_again")
+    if again:
+        lines += ["", f"`/healthz` again at the end: p95 {_ms(again['one']['p95_ms'])} at 1 client, "
+                  f"{_ms(again['many']['p95_ms'])} and {again['many']['rps']} req/s at {n} (the drift of the "
+                  "machine during the stage)."]
+    lines += ["", "Before (issue 9, PostgreSQL, gunicorn 4 workers, same load shape):", "",
+              "| page | p95 @1 | ×healthz | p95 @20 | req/s @20 | after: p95 @1 | ×healthz | req/s @20 |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    by_key = {p["key"]: p for p in out["pages"]}
+    labels = {"healthz": "`/healthz`", "province": "`/province/41/`", "tasks_overdue": "province task list, subtree, "
+              "overdue", "api_tasks": "`GET /api/v1/units/41/tasks?scope=subtree`",
+              "task_detail": "a provincial task passed to 2,586 streets", "street": "`/street/410105001/`"}
+    for key, (p95_1, ratio, p95_20, rps) in BEFORE.items():
+        after = by_key.get(key, {})
+        one, many = after.get("one"), after.get("many")
+        lines.append(f"| {labels[key]} | {p95_1:g} ms | {ratio} | {p95_20:,} ms | {rps} | "
+                     + (f"{_ms(one['p95_ms'])} | {one.get('p95_ratio')} | {many['rps']} |" if one else "— | — | — |"))
+    return "\n".join(lines) + "\n"
