@@ -2,6 +2,12 @@
 its children for a period, the previous period for trends, the months of a year, and
 reporting completeness (报送情况).
 
+Periods. A flow (reports, meetings, activities) is the sum of the period's months. A
+task figure is a stock: for a period that has ended it is its value at the period's end
+(the registry's month-end history, recomputable from the rows' timestamps), for the
+running period its value as of now; so every key figure has a trend against the previous
+period. Other stocks (decisions, notices, teams) are as of now whatever the period.
+
 Everything here reads the stored roll-ups (``metric_values`` / ``metric_state``) of
 :mod:`portal.metrics`, never the source rows: a page costs a few indexed reads
 whatever the size of the subtree. The one exception is the list of tasks a single
@@ -20,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
 from portal.extensions import db
-from portal.metrics import INDICATORS, REGISTRY, current_month, months_of
+from portal.metrics import INDICATORS, REGISTRY, current_month, months_of, pick
 from portal.metrics.engine import MS, MV, _dirty_clause, _figure, _number, indicators
 from portal.metrics.registry import CURRENT
 from portal.models import Unit
@@ -38,12 +44,22 @@ KEY_FIGURES = (
     ("meetings.held", False, False),
 )
 
+#: The activity figures (活动与队伍) under the key figures: (key, is it an indicator, is lower better).
+ACTIVITY_FIGURES = (
+    ("activities.count", False, False), ("activities.person_times", False, False),
+    ("activities.youth", False, False), ("activities.elders", False, False),
+    ("activities.volunteer_hours", False, False), ("activities.funds", False, False),
+    ("teams.complete", False, False),
+)
+
 #: The ranking's columns: (key, is it an indicator). Every one sorts.
 RANKING_COLUMNS = (
     ("completion_rate", True), ("on_time_rate", True), ("progress", True), ("reporting_rate", True),
     ("tasks.total", False), ("tasks.overdue", False), ("reports.expected", False), ("reports.received", False),
     ("meetings.held", False), ("notices.open", False),
 )
+#: The activity ranking's columns (a table of their own, sorted like the ranking).
+ACTIVITY_COLUMNS = tuple((key, False) for key, _i, _l in ACTIVITY_FIGURES)
 
 #: The department view: its key figures and ranking columns (the registry's ``departments.*``).
 DEPARTMENT_KEY_FIGURES = (("completion_rate", True, False), ("overdue_share", True, True),
@@ -73,12 +89,46 @@ def is_indicator(key: str) -> bool:
 
 
 def is_flow(key: str) -> bool:
-    """Whether the figure changes with the period chosen (stocks are as of now)."""
+    """Whether the figure is a sum over the period's months (a flow); a stock is a value at one
+    moment (:func:`as_of` says which)."""
     if key == "overdue_share":
         return False
     if key in INDICATORS:
         return REGISTRY[INDICATORS[key].numerator].kind == "flow"
     return REGISTRY[key].kind == "flow"
+
+
+def has_trend(key: str) -> bool:
+    """Whether the figure has a value per period to compare with the previous one: the flows, and
+    the task figures (their value at the end of an ended period)."""
+    from portal.metrics import has_history
+
+    if key == "overdue_share":
+        return False
+    if key in INDICATORS:
+        key = INDICATORS[key].numerator
+    return REGISTRY[key].kind == "flow" or has_history(key)
+
+
+def at_period_end(key: str, period: str) -> bool:
+    """Whether a stock's figure for the period is its value at the period's end (a task figure of
+    an ended period) rather than as of now."""
+    from portal.metrics import ended_month, has_history
+
+    if key == "overdue_share" or is_flow(key):
+        return False
+    base = INDICATORS[key].numerator if key in INDICATORS else key
+    return has_history(base) and ended_month(period) is not None
+
+
+def as_of(key: str, period: str) -> Optional[str]:
+    """What a stock's figure for the period is, in words: its value at the end of an ended period
+    (2026年10月底), or as of now; ``None`` for a flow (the period's sum)."""
+    if is_flow(key):
+        return None
+    if at_period_end(key, period):
+        return _("at the end of %(period)s", period=period_label(period))
+    return _("as of now")
 
 
 def department_figures(metrics: dict, code: str) -> tuple[dict, dict]:
@@ -225,12 +275,13 @@ def read_many(units: Iterable[Unit], period: str, scope: str = "subtree") -> dic
     ids = [u.id for u in units]
     column = MV.c.subtree if scope == "subtree" else MV.c.own
     months = months_of(period)
-    values: dict[int, dict] = {u: {} for u in ids}
-    for unit_id, metric, value in db.session.execute(
-            select(MV.c.unit_id, MV.c.metric, func.sum(column))
-            .where(MV.c.unit_id.in_(ids), or_(MV.c.period == CURRENT, MV.c.period.in_(months)))
-            .group_by(MV.c.unit_id, MV.c.metric)):
-        values[unit_id][metric] = _figure(value)
+    stored: dict[int, dict] = {u: {} for u in ids}
+    for unit_id, metric, stored_period, value in db.session.execute(
+            select(MV.c.unit_id, MV.c.metric, MV.c.period, column)
+            .where(MV.c.unit_id.in_(ids), or_(MV.c.period == CURRENT, MV.c.period.in_(months)))):
+        stored[unit_id][(metric, stored_period)] = value
+    # A flow sums the months; a stock takes "current" or, with a history, the end of an ended period.
+    values = {u: {k: _figure(v) for k, v in pick(stored[u], period).items()} for u in ids}
     computed = dict(db.session.execute(select(MS.c.unit_id, MS.c.refreshed_at).where(MS.c.unit_id.in_(ids))).all())
     dirty = _dirty_paths()
     out = {}
@@ -271,22 +322,28 @@ def ranking(children: list[Unit], period: str, sort: str, descending: bool,
 
 
 def monthly(unit: Unit, year: int, scope: str = "subtree") -> list[dict]:
-    """Month by month of a year (up to the current month): the flows and their indicators."""
+    """Month by month of a year (up to the current month): the flows, the task figures at each
+    month's end (as of now for the current month), and their indicators."""
+    from portal.metrics import has_history
+
     last = current_month()
     months = [m for m in months_of(str(year)) if m <= last]
     column = MV.c.subtree if scope == "subtree" else MV.c.own
-    flows = [k for k, m in REGISTRY.items() if m.kind == "flow"]
+    keys = [k for k, m in REGISTRY.items() if m.kind == "flow" or has_history(k)]
     found: dict[str, dict] = {m: {} for m in months}
     for period, metric, value in db.session.execute(
             select(MV.c.period, MV.c.metric, column)
-            .where(MV.c.unit_id == unit.id, MV.c.period.in_(months), MV.c.metric.in_(flows))):
-        found[period][metric] = _figure(value)
+            .where(MV.c.unit_id == unit.id, MV.c.metric.in_(keys),
+                   MV.c.period.in_(months + ([CURRENT] if last in months else [])))):
+        found[last if period == CURRENT else period].setdefault(metric, Decimal("0"))
+        found[last if period == CURRENT else period][metric] += _figure(value)
     series = []
     for month in months:
-        raw = {k: found[month].get(k, Decimal("0")) for k in flows}
-        rate = indicators({**{k: Decimal("0") for k in REGISTRY}, **raw})["reporting_rate"]
+        raw = {k: found[month].get(k, Decimal("0")) for k in keys}
+        rates = indicators({**{k: Decimal("0") for k in REGISTRY}, **raw})
         series.append({"period": month, "label": period_label(month),
-                       "metrics": {k: _number(k, v) for k, v in raw.items()}, "reporting_rate": rate})
+                       "metrics": {k: _number(k, v) for k, v in raw.items()}, "reporting_rate": rates["reporting_rate"],
+                       "indicators": rates})
     return series
 
 

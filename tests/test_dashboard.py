@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.formatting import percent_of
 from portal.models import Notification, Task, Unit, User
 from portal.services import tasks as svc
+from tests.conftest import api_token
 
 
 def _user(people, name):
@@ -220,7 +221,13 @@ def test_the_excel_download_has_the_views_numbers(app, browser, scene):
         assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation in ("portrait", "landscape")
         assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True and ws.print_title_rows == "$2:$2"
-    assert ranking.page_setup.orientation == "landscape" and wb["逐月趋势"].page_setup.orientation == "portrait"
+    # The months' sheet carries the task figures and activities too: wider than a portrait page.
+    assert ranking.page_setup.orientation == "landscape" and wb["逐月趋势"].page_setup.orientation == "landscape"
+    monthly = wb["逐月趋势"]
+    assert [c.value for c in monthly[2]][5:] == ["完成率", "加权进度", "逾期任务", "开展活动数", "人次"]
+    this_month = {r[0]: r for r in monthly.iter_rows(min_row=3, values_only=True)}[period]
+    whole = _expected(app, "4101", period)
+    assert this_month[5] == pytest.approx(whole["completion_rate"] / 100) and this_month[7] == whole["tasks.overdue"]
 
 
 def test_rates_in_the_workbook_round_like_the_page():
@@ -400,3 +407,146 @@ def test_the_view_reads_the_stored_figures_and_says_when_they_are_updating(app, 
         metrics.rebuild_all()
     count, html = overdue(f"/province/41/dashboard/?period={period}")
     assert count == "2" and 'id="stale"' not in html
+
+
+# --- trends of the task figures, and the activity figures -------------------------------------
+
+def test_key_figures_show_the_trend_against_the_previous_period(app, browser, tree, people, run_in_app, run_jobs):
+    """Task figures of an ended month are their values at its end: the district's completion rate went
+    from 0 % at the end of M-2 to 25 % at the end of M-1 (▲ +25.0, with M-2's value), overdue from 1 to 0."""
+    from tests.test_metrics import build_dated_history
+
+    h = build_dated_history(run_in_app, people, run_jobs)
+    m3, m2, m1 = h["months"]
+    browser.login("office-410105")
+    html = browser.get(f"/district/410105/dashboard/?period={m1}").get_data(as_text=True)
+    want, before = _expected(app, "410105", m1), _expected(app, "410105", m2)
+    assert (want["completion_rate"], before["completion_rate"]) == (25.0, 0.0)
+    assert (want["tasks.overdue"], before["tasks.overdue"]) == (0, 1)
+
+    def card(key):
+        found = re.search(r'id="figure-%s".*?</a>' % key.replace(".", "-"), html, re.S)
+        assert found, key
+        return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(0))))
+    label = lambda month: f"{int(month[:4])}年{int(month[5:])}月"  # noqa: E731
+    completion = card("completion_rate")
+    assert "25.0%" in completion and "▲" in completion and "+25.0" in completion
+    assert f"上期（{label(m2)}）：0.0%" in completion and f"{label(m1)}末" in completion
+    assert 'data-trend="up"' in re.search(r'id="figure-completion_rate".*?</a>', html, re.S).group(0)
+    overdue = card("tasks.overdue")
+    assert "▼" in overdue and "-1" in overdue and f"上期（{label(m2)}）：1" in overdue
+    # Every key figure has its trend now; the month by month table has the task figures at each month's end.
+    assert "截至目前" not in re.search(r'id="key-figures".*?id="activity-figures"', html, re.S).group(0)
+    months = re.search(r'<table[^>]*id="monthly".*?</table>', html, re.S).group(0)
+    row = re.search(r'<tr data-period="%s">(.*?)</tr>' % m2, months, re.S).group(1)
+    cells = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[5:8] == ["0.0%", _shown("progress", before["progress"]), "1"]
+    # The running month is as of now, and says so.
+    now = browser.get("/district/410105/dashboard/").get_data(as_text=True)
+    assert "截至目前" in re.search(r'id="figure-completion_rate".*?</a>', now, re.S).group(0)
+    # A past month's figure opens the instances as they stood at its end.
+    records = browser.get(f"/district/410105/dashboard/records/tasks.overdue?period={m2}").get_data(as_text=True)
+    assert [row[1] for row in _cells_of_records(records)] == ["X"]
+
+
+@pytest.fixture
+def activities(app, tree, people, run_in_app, run_jobs):
+    """Activities this month: two at 经八路街道 (410105001), one at 林山寨街道 (410102001), one at the
+    sibling city 开封市 (4102); one at 经八路街道 last month."""
+    from portal.services import activities as asvc
+
+    today = run_in_app(local_today)
+    made = {}
+
+    def make(code, title, day, youth, elders, funds):
+        unit = _unit(code)
+        return asvc.create_activity(unit, {
+            "title": title, "category": "legal", "lead_department": "edu", "start_date": day.isoformat(),
+            "participants": {"youth": youth, "elders": elders, "others": 1}, "volunteers": 1,
+            "volunteer_hours": 2.5, "funds": funds}, by=_user(people, f"office-{code}")).id
+    for code, title, day, youth, elders, funds in (
+            ("410105001", "法治讲座一", today, 10, 5, 100), ("410105001", "法治讲座二", today, 3, 20, 0),
+            ("410102001", "普法进社区", today, 7, 7, 50), ("4102", "开封普法", today, 30, 30, 300),
+            ("410105001", "上月讲座", today.replace(day=1) - timedelta(days=3), 1, 1, 0)):
+        made[title] = run_in_app(lambda: make(code, title, day, youth, elders, funds))
+    run_jobs()
+    return {"ids": made, "period": today.strftime("%Y-%m")}
+
+
+ACTIVITY_KEYS = ("activities.count", "activities.person_times", "activities.youth", "activities.elders",
+                 "activities.volunteer_hours", "activities.funds", "teams.complete")
+
+
+def test_activity_figures_in_the_view_the_excel_and_the_api_equal_a_recomputation(app, browser, activities):
+    from flask_babel import force_locale
+
+    from portal import consolidated as cv
+
+    period = activities["period"]
+    browser.login("office-4101")
+    html = browser.get(f"/city/4101/dashboard/?period={period}").get_data(as_text=True)
+    rows = _cells(html, "activity-ranking")
+    assert set(rows) == {"410105", "410102"}
+    for code in rows:
+        want = _expected(app, code, period)
+        shown = rows[code][2:]
+        assert shown == [_figure(k, want[k]) for k in ACTIVITY_KEYS], code
+    assert _expected(app, "410105", period)["activities.count"] == 2  # last month's is not this month's
+    whole = _expected(app, "4101", period)
+    card = re.search(r'id="figure-activities-person_times".*?figure-value">([^<]*)<', html, re.S).group(1).strip()
+    assert card == _figure("activities.person_times", whole["activities.person_times"]) == "55"
+    # Sorting by an activity column.
+    sorted_html = browser.get(f"/city/4101/dashboard/?period={period}&sort=activities.count&dir=desc")
+    assert list(_cells(sorted_html.get_data(as_text=True), "activity-ranking")) == ["410105", "410102"]
+    # The Excel ranking carries the same figures.
+    wb = load_workbook(io.BytesIO(browser.get(f"/city/4101/dashboard/export.xlsx?period={period}").data))
+    ranking = wb["下级排名"]
+    header = [c.value for c in ranking[2]]
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        titles = {k: cv.label(k) for k in ACTIVITY_KEYS}
+    sheet = {r[1]: r for r in ranking.iter_rows(min_row=3, values_only=True)}
+    for code in ("410105", "410102"):
+        want = _expected(app, code, period)
+        for key in ACTIVITY_KEYS:
+            assert sheet[code][header.index(titles[key])] == pytest.approx(float(want[key])), (code, key)
+    assert isinstance(sheet["410105"][header.index(titles["activities.count"])], int)
+    # The API's children figures carry the activity keys, equal to the recomputation.
+    headers = api_token(browser.client, "office-4101")
+    body = browser.client.get(f"/api/v1/units/4101/children/metrics?period={period}", headers=headers).get_json()
+    for item in body["items"]:
+        want = _expected(app, item["unit_code"], period)
+        assert {k: item["metrics"][k] for k in ACTIVITY_KEYS} == pytest.approx({k: want[k] for k in ACTIVITY_KEYS})
+
+
+def test_the_activity_drilldown_opens_the_activity_records_the_reader_may_see(app, browser, activities):
+    period = activities["period"]
+    browser.login("office-4101")
+    page = browser.get(f"/city/4101/dashboard/records/activities.count?period={period}").get_data(as_text=True)
+    rows = _cells_of_records(page)
+    assert sorted(r[1] for r in rows) == ["普法进社区", "法治讲座一", "法治讲座二"]  # not 开封普法, not last month's
+    ids = activities["ids"]
+    assert f"/street/410105001/activities/{ids['法治讲座一']}/" in page
+    detail = browser.get(f"/street/410105001/activities/{ids['法治讲座一']}/")
+    assert detail.status_code == 200 and "法治讲座一" in detail.get_data(as_text=True)
+    # The card opens that list.
+    view = browser.get(f"/city/4101/dashboard/?period={period}").get_data(as_text=True)
+    assert re.search(r'id="figure-activities-count"[^>]*href="[^"]*/records/activities.count\?period=%s"' % period,
+                     view, re.S) or re.search(r'href="[^"]*/records/activities.count\?period=%s"[^>]*\s*'
+                                              r'title="[^"]*"' % period, view)
+    # A street's office sees its own activities only; the sibling city sees none of Zhengzhou's.
+    browser.logout()
+    browser.login("office-410105001")
+    own = _cells_of_records(browser.get(f"/street/410105001/dashboard/records/activities.count?period={period}")
+                            .get_data(as_text=True))
+    assert sorted(r[1] for r in own) == ["法治讲座一", "法治讲座二"]
+    browser.logout()
+    browser.login("office-4102")
+    theirs = browser.get(f"/city/4102/dashboard/records/activities.person_times?period={period}").get_data(as_text=True)
+    assert [r[1] for r in _cells_of_records(theirs)] == ["开封普法"] and "法治讲座" not in theirs
+    assert browser.get(f"/city/4101/dashboard/records/activities.count?period={period}").status_code == 404
+
+
+def _figure(key, value) -> str:
+    if isinstance(value, (float,)) or not isinstance(value, int):
+        return f"{float(value):,.1f}"
+    return f"{value:,}"

@@ -96,11 +96,13 @@ def test_each_definition_on_the_hand_built_example(client, example):
                                   "reporting_rate": 50.0}
     held = _get(client, office, f"/api/v1/units/41/metrics?period={example['meeting_month']}")
     assert held["metrics"]["meetings.held"] == 1
-    # A flow is per month: the year holds it, another year does not; stocks answer whatever the period.
+    # A flow is per month: the year holds it, another year does not. The task figures of an ended period
+    # are their values at its end (no task existed in 2001); other stocks answer as of now whatever the period.
     year = example["meeting_month"][:4]
     assert _get(client, office, f"/api/v1/units/41/metrics?period={year}")["metrics"]["meetings.held"] == 1
     other = _get(client, office, "/api/v1/units/41/metrics?period=2001-Q1")["metrics"]
-    assert other["meetings.held"] == 0 and other["reports.expected"] == 0 and other["tasks.total"] == 4
+    assert other["meetings.held"] == 0 and other["reports.expected"] == 0 and other["tasks.total"] == 0
+    assert other["decisions.open"] == 1 and other["notices.open"] == 1
 
     # Own and subtree: the province's own figures are empty (its task is passed down) ...
     own = _get(client, office, "/api/v1/units/41/metrics?scope=own")["metrics"]
@@ -204,3 +206,116 @@ def test_rebuild_and_reconcile_from_the_command_line(app, example, run_in_app):
     assert result.exit_code == 0 and "1" in result.output, result.output
     assert run_in_app(metrics.stored_values) == before
     assert run_in_app(lambda: metrics.last_reconcile().drifted) == 1
+
+
+# --- the task figures at the end of each month (their history) ---------------------------------
+
+def _month(today: date, back: int) -> date:
+    """The first day of the month ``back`` months before today's."""
+    index = today.year * 12 + today.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _utc_noon(day: date) -> datetime:
+    """Noon in Beijing of a day, as the naive UTC timestamps are stored."""
+    return datetime(day.year, day.month, day.day, 4, 0)
+
+
+def build_dated_history(run_in_app, people, run_jobs) -> dict:
+    """Tasks whose events are dated in the three months before this one (M-3, M-2, M-1), by editing
+    the rows' timestamps after the services wrote them, then a rebuild:
+
+    * X at street 410105001 (weight 2, due M-2's 25th): created M-3's 10th, reports 30 % (M-3's 15th) and
+      70 % (M-2's 15th), accepted M-1's 20th: late;
+    * Y at the same street (weight 1, due far ahead): created M-2's 5th, silent;
+    * Z at the province (weight 1, due far ahead): created M-3's 10th, passed down to its three streets on
+      M-1's 3rd.
+    """
+    from portal.models import TaskReport, TaskReview
+
+    today = run_in_app(local_today)
+    m3, m2, m1 = (_month(today, n) for n in (3, 2, 1))
+    street = "410105001"
+
+    def create(code, title, weight, due):
+        return svc.create_task(_unit(code), {"title": title, "lead_department": "edu", "weight": weight,
+                                             "due_date": due.isoformat()}, by=_user(people, f"office-{code}")).id
+    x = run_in_app(lambda: create("410105", "X", 2, m2.replace(day=25)))
+    run_in_app(lambda: svc.cascade_task(db.session.get(Task, x), [street], by=_user(people, "office-410105")))
+    run_jobs()
+    x_street = run_in_app(lambda: _instance(x, street).id)
+    y = run_in_app(lambda: create(street, "Y", 1, today + timedelta(days=400)))
+    z = run_in_app(lambda: create("41", "Z", 1, today + timedelta(days=400)))
+    for percent in (30, 70):
+        run_in_app(lambda: svc.report_progress(db.session.get(Task, x_street), {"percent": percent},
+                                               by=_user(people, f"edu-{street}")))
+    run_in_app(lambda: svc.submit_task(db.session.get(Task, x_street), by=_user(people, f"edu-{street}")))
+    run_in_app(lambda: svc.review_task(db.session.get(Task, x_street), "accept", "", by=_user(people, "office-410105")))
+    run_in_app(lambda: svc.cascade_task(db.session.get(Task, z), "streets", by=_user(people, "office-41")))
+    run_jobs()
+
+    def backdate():
+        db.session.get(Task, x).created_at = _utc_noon(m3.replace(day=9))
+        db.session.get(Task, x_street).created_at = _utc_noon(m3.replace(day=10))
+        db.session.get(Task, y).created_at = _utc_noon(m2.replace(day=5))
+        db.session.get(Task, z).created_at = _utc_noon(m3.replace(day=10))
+        for child in db.session.scalars(select(Task).where(Task.parent_id == z)):
+            child.created_at = _utc_noon(m1.replace(day=3))
+        reports = list(db.session.scalars(select(TaskReport).where(TaskReport.task_id == x_street)
+                                          .order_by(TaskReport.id)))
+        reports[0].at, reports[1].at = _utc_noon(m3.replace(day=15)), _utc_noon(m2.replace(day=15))
+        for review in db.session.scalars(select(TaskReview).where(TaskReview.task_id == x_street)):
+            review.at = _utc_noon(m1.replace(day=20))
+    run_in_app(backdate)
+    run_in_app(metrics.rebuild_all)
+    return {"today": today, "months": [m.strftime("%Y-%m") for m in (m3, m2, m1)], "x": x_street, "y": y, "z": z}
+
+
+def test_task_figures_at_each_months_end_equal_a_recomputation(app, tree, people, run_in_app, run_jobs):
+    from tests.test_metrics_consistency import _expected_table
+
+    h = build_dated_history(run_in_app, people, run_jobs)
+    m3, m2, m1 = h["months"]
+
+    def figures(code, period, scope="subtree"):
+        return run_in_app(lambda: metrics.read(_unit(code), period, scope))["metrics"]
+
+    street = {p: figures("410105001", p, "own") for p in (m3, m2, m1)}
+    # M-3's end: X alone (30 %, weight 2), open, not yet due.
+    assert (street[m3]["tasks.total"], street[m3]["tasks.open"], street[m3]["tasks.overdue"]) == (1, 1, 0)
+    assert street[m3]["tasks.progress_weighted"] == 60 and street[m3]["tasks.weight"] == 2
+    # M-2's end: X (70 %, past its due date: overdue) and Y.
+    assert (street[m2]["tasks.total"], street[m2]["tasks.open"], street[m2]["tasks.overdue"]) == (2, 2, 1)
+    assert street[m2]["tasks.progress_weighted"] == 140 and street[m2]["tasks.weight"] == 3
+    # M-1's end: X accepted (late), Y open; Z's street instance (created that month) too.
+    assert (street[m1]["tasks.total"], street[m1]["tasks.accepted"], street[m1]["tasks.accepted_on_time"],
+            street[m1]["tasks.overdue"]) == (3, 1, 0, 0)
+    # Z counts at the province while it was a leaf (M-3, M-2), at its three streets from M-1.
+    assert figures("41", m2, "own")["tasks.total"] == 1 and figures("41", m1, "own")["tasks.total"] == 0
+    assert figures("41", m3)["tasks.total"] == 2 and figures("41", m2)["tasks.total"] == 3
+    assert figures("41", m1)["tasks.total"] == 2 + 3
+    # A quarter or a year that has ended is its last month's end; the running one is as of now.
+    now = figures("41", h["today"].strftime("%Y-%m"))
+    assert now["tasks.total"] == 5 and now["tasks.accepted"] == 1
+    # Every stored figure, past months included, equals a recomputation from the rows ...
+    assert run_in_app(metrics.stored_values) == run_in_app(_expected_table)
+    for code in ("41", "410105", "410105001"):
+        for period in (m3, m2, m1):
+            assert run_in_app(lambda: metrics.recompute(_unit(code).id, period)) == figures(code, period)
+    # ... and stays so after writes that change the past: Y's weight edited, Z's street instance cancelled.
+    run_in_app(lambda: svc.edit_task(db.session.get(Task, h["y"]), {
+        "title": "Y", "lead_department": "edu", "weight": 3,
+        "due_date": (h["today"] + timedelta(days=400)).isoformat()},
+        by=_user(people, "office-410105001"), version=db.session.get(Task, h["y"]).version))
+    run_in_app(lambda: svc.cancel_task(_instance(h["z"], "410102001"), "撤销", by=_user(people, "office-41")))
+    run_jobs()
+    assert run_in_app(metrics.dirty_unit_ids) == []
+    assert run_in_app(metrics.stored_values) == run_in_app(_expected_table)
+    assert figures("410105001", m2, "own")["tasks.weight"] == 2 + 3
+    assert figures("41", m1)["tasks.total"] == 2 + 2
+    # The records behind a past month's figure are the instances as they stood then.
+    office = api_token(app.test_client(), "office-41")
+    body = app.test_client().get(f"/api/v1/units/41/metrics/tasks.total/records?period={m2}", headers=office)
+    assert body.status_code == 200, body.get_json()
+    titles = sorted(item["title"] for item in body.get_json()["items"])
+    assert titles == ["X", "Y", "Z"]

@@ -1,7 +1,8 @@
 """The tables of a consolidated view as one Excel workbook (汇总视图.xlsx).
 
-One sheet per table of the page: the key figures with the previous period, the
-ranking of the children, reporting completeness and the months of the year. As
+One sheet per table of the page: the key figures with the previous period (a task
+figure is its value at the end of an ended period), the ranking of the children with
+their activity figures, reporting completeness and the months of the year. As
 an office would type them: Chinese sheet names and column titles, numbers as
 numbers, rates as percentages (the value 0.625 shown as 62.5%), a title row
 naming the unit, the period and when the figures were computed, a frozen header
@@ -103,11 +104,12 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly, depa
     rows = []
     for key in keys:
         now, before = figures.value(key), previous.value(key)
-        change = None if now is None or before is None or not cv.is_flow(key) else round(now - before, 4)
+        trend = cv.has_trend(key)
+        change = None if now is None or before is None or not trend else round(now - before, 4)
         rows.append([cv.label(key), _cell_value(key, now),
-                     _cell_value(key, before) if cv.is_flow(key) else None,
+                     _cell_value(key, before) if trend else None,
                      _cell_value(key, change) if change is not None else None,
-                     "按期间" if cv.is_flow(key) else "截至目前"])
+                     "按期间合计" if cv.is_flow(key) else ("期末值" if cv.at_period_end(key, period) else "截至目前")])
     ws = _sheet(wb, SHEETS["figures"], title("主要指标"), ["指标", "本期", f"上期（{cv.period_label(cv.previous_period(period))}）",
                                                           "变化", "口径"], rows, [None, None, None, None, None])
     for index, key in enumerate(keys, start=3):  # rates as percentages, row by row
@@ -116,12 +118,13 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly, depa
             ws.cell(row=index, column=column).number_format = fmt
 
     if ranking:
-        columns = [k for k, _i in (cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS)]
+        columns = [k for k, _i in (cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS + cv.ACTIVITY_COLUMNS)]
         header = ["序号", "单位代码", "单位"] + [cv.label(k) for k in columns] + ["数据更新中"]
         rows = [[n, f.unit.code, f.unit.name] + [_cell_value(k, f.value(k)) for k in columns]
                 + ["是" if f.stale else "否"]
                 for n, f in enumerate(ranking, start=1)]
-        formats = ["0", "@", None] + [PERCENT if cv.is_indicator(k) else "0" for k in columns] + [None]
+        formats = ["0", "@", None] + [PERCENT if cv.is_indicator(k) else ("0" if REGISTRY[k].integer else "0.00")
+                                      for k in columns] + [None]
         _sheet(wb, SHEETS["ranking"], title("下级排名"), header, rows, formats)
 
     if departments:
@@ -142,11 +145,17 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly, depa
         out = io.BytesIO()
         wb.save(out)
         return out.getvalue()
+    # Task figures are each month's value at its end (the current month's as of now); the rest are sums.
     rows = [[m["period"], m["metrics"]["reports.expected"], m["metrics"]["reports.received"],
-             _rate(m["reporting_rate"]), m["metrics"]["meetings.held"]] for m in monthly]
-    _sheet(wb, SHEETS["monthly"], f"{unit.name}逐月趋势 · {period[:4]}年 · 计算时间 {_computed(figures)}{stale}",
+             _rate(m["reporting_rate"]), m["metrics"]["meetings.held"], _rate(m["indicators"]["completion_rate"]),
+             _rate(m["indicators"]["progress"]), m["metrics"]["tasks.overdue"], m["metrics"]["activities.count"],
+             m["metrics"]["activities.person_times"]] for m in monthly]
+    _sheet(wb, SHEETS["monthly"], f"{unit.name}逐月趋势 · {period[:4]}年 · 计算时间 {_computed(figures)}{stale}"
+           " · 任务指标为各月月末值（本月为截至目前）",
            ["月份", cv.label("reports.expected"), cv.label("reports.received"), cv.label("reporting_rate"),
-            cv.label("meetings.held")], rows, ["@", "0", "0", PERCENT, "0"])
+            cv.label("meetings.held"), cv.label("completion_rate"), cv.label("progress"), cv.label("tasks.overdue"),
+            cv.label("activities.count"), cv.label("activities.person_times")], rows,
+           ["@", "0", "0", PERCENT, "0", PERCENT, PERCENT, "0", "0", "0"])
 
     out = io.BytesIO()
     wb.save(out)

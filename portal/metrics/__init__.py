@@ -11,6 +11,7 @@ Consolidated pages and the API read only the stored figures
 """
 from portal.metrics.registry import FAMILIES, INDICATORS, REGISTRY, Indicator, Metric  # noqa: F401
 from portal.metrics.engine import (  # noqa: F401
-    claim, current_month, dirty_unit_ids, drilldown, is_dirty, last_reconcile, mark_dirty, months_of, read,
-    rebuild_all, recompute, reconcile, refresh_chain, refresh_units, stored_values,
+    claim, current_month, dirty_unit_ids, drilldown, ended_month, has_history, is_dirty, last_reconcile, mark_dirty,
+    months_of, pick, read, rebuild_all, recompute, reconcile, refresh_chain, refresh_units, stored_period,
+    stored_values,
 )

@@ -73,6 +73,51 @@ def months_of(period: str) -> list[str]:
     return [f"{year}-{n:02d}" for n in numbers]
 
 
+def ended_month(period: str, today: Optional[date] = None) -> Optional[str]:
+    """The period's last month when it has ended (before the current month), else ``None``: the
+    period is still running (or has not begun)."""
+    last = months_of(period)[-1]
+    return last if last < current_month(today) else None
+
+
+def has_history(key: str) -> bool:
+    """Whether a stock keeps its values at the end of every ended month (the task figures)."""
+    metric = REGISTRY[key]
+    return metric.kind == STOCK and FAMILIES[metric.family].history
+
+
+def stored_period(key: str, period: str, today: Optional[date] = None) -> Optional[str]:
+    """Where a stock's figure for a period is stored: at the end of the period for a stock with a
+    history when the period has ended, else ``current`` (as of now). ``None`` for a flow, which is
+    the sum of the period's months."""
+    if REGISTRY[key].kind == FLOW:
+        return None
+    if has_history(key):
+        return ended_month(period, today) or CURRENT
+    return CURRENT
+
+
+def pick(by_period: dict, period: str, today: Optional[date] = None) -> dict:
+    """{metric: value} for a period out of {(metric, stored period): value}: a flow sums the
+    period's months; a stock takes its one stored period (:func:`stored_period`)."""
+    months = set(months_of(period))
+    ended = ended_month(period, today)
+    out = {key: Decimal("0") for key in REGISTRY}
+    for (key, stored), value in by_period.items():
+        metric = REGISTRY.get(key)
+        if metric is None:
+            continue
+        if metric.kind == FLOW:
+            wanted = stored in months
+        elif ended is not None and FAMILIES[metric.family].history:
+            wanted = stored == ended
+        else:
+            wanted = stored == CURRENT
+        if wanted:
+            out[key] += value
+    return out
+
+
 def _figure(value) -> Decimal:
     if value is None:
         return Decimal("0")
@@ -92,8 +137,16 @@ def mark_dirty(unit_ids: Iterable[Optional[int]]) -> None:
     if not ids:
         return
     now = utcnow()
-    stmt = sql.insert(MS).values([{"unit_id": i, "generation": 1, "done": 0, "pending": False, "marked_at": now}
-                                  for i in ids])
+    if sql.dialect() == "postgresql":  # the ids as one array: a cascade's 2,786 units in one cached statement
+        from sqlalchemy import false
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        marked = select(func.unnest(bindparam("unit_ids", ids, type_=ARRAY(Integer))).label("unit_id"),
+                        literal(1), literal(0), false(), literal(now, MS.c.marked_at.type))
+        stmt = sql.insert(MS).from_select(["unit_id", "generation", "done", "pending", "marked_at"], marked)
+    else:  # SQLite: a multi-row VALUES (compiled per call, about a millisecond a row)
+        stmt = sql.insert(MS).values([{"unit_id": i, "generation": 1, "done": 0, "pending": False,
+                                       "marked_at": now} for i in ids])
     stmt = stmt.on_conflict_do_update(index_elements=[MS.c.unit_id],
                                       set_={"generation": MS.c.generation + 1, "marked_at": now})
     rows = db.session.execute(stmt.returning(MS.c.unit_id, MS.c.generation, MS.c.pending,
@@ -386,12 +439,10 @@ def read(unit: Unit, period: Optional[str] = None, scope: str = "subtree") -> di
     months = months_of(period)
     column = MV.c.subtree if scope == "subtree" else MV.c.own
     rows = db.session.execute(
-        select(MV.c.metric, func.sum(column)).where(
-            MV.c.unit_id == unit.id, or_(MV.c.period == CURRENT, MV.c.period.in_(months)))
-        .group_by(MV.c.metric)).all()
-    # A stock has only its "current" row and a flow only month rows: the OR picks each its own.
-    found = {metric: _figure(value) for metric, value in rows}
-    raw = {key: found.get(key, Decimal("0")) for key in REGISTRY}
+        select(MV.c.metric, MV.c.period, column).where(
+            MV.c.unit_id == unit.id, or_(MV.c.period == CURRENT, MV.c.period.in_(months)))).all()
+    # A flow sums the months; a stock takes "current" or, with a history, the end of an ended period.
+    raw = {key: _figure(value) for key, value in pick({(m, p): v for m, p, v in rows}, period).items()}
     state = db.session.execute(select(MS.c.refreshed_at).where(MS.c.unit_id == unit.id)).scalar()
     computed_at = state or db.session.scalar(select(func.max(MV.c.computed_at)).where(MV.c.unit_id == unit.id))
     if scope == "subtree":
@@ -407,16 +458,15 @@ def read(unit: Unit, period: Optional[str] = None, scope: str = "subtree") -> di
 def recompute(unit_id: int, period: Optional[str] = None, scope: str = "subtree") -> dict:
     """The figures computed now, straight from the source rows (no stored value is read)."""
     period = period or current_month()
-    months = set(months_of(period))
     if scope == "subtree":
         unit = db.session.get(Unit, unit_id)
         ids = list(db.session.scalars(select(Unit.id).where(Unit.subtree_clause(unit))))
     else:
         ids = [unit_id]
-    totals = {key: Decimal("0") for key in REGISTRY}
+    by_period: dict = {}
     for (_unit, key, p), value in own_values(ids).items():
-        if p == CURRENT or p in months:
-            totals[key] += value
+        by_period[(key, p)] = by_period.get((key, p), Decimal("0")) + value
+    totals = pick(by_period, period)
     return {key: (int(v) if REGISTRY[key].integer else v) for key, v in totals.items()}
 
 
@@ -431,8 +481,9 @@ def drilldown(unit: Unit, key: str, period: Optional[str], scope: str, visible_u
     or its subtree's restricted to the units the reader may see (``visible_units``: a clause on Unit)."""
     metric = REGISTRY[key]
     period = period or current_month()
+    stored = stored_period(key, period)
     if scope == "subtree":
         units = lambda column: column.in_(select(Unit.id).where(Unit.subtree_clause(unit), visible_units))  # noqa: E731
     else:
         units = lambda column: column == unit.id  # noqa: E731
-    return metric.drilldown(units, months_of(period) if metric.kind == FLOW else None)
+    return metric.drilldown(units, months_of(period) if metric.kind == FLOW else [stored])

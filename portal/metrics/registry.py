@@ -30,6 +30,32 @@ passed it down, so a subtree sum counts nothing twice.
 * ``tasks.progress_weighted`` and ``tasks.weight``: Σ progress × weight and
   Σ weight over the leaf instances that are not cancelled (progress is the
   latest reported percent).
+
+Task figures also have a **history**: for every month that has ended (since the
+earliest task), the same figures *as of the end of that month* (its last day,
+Beijing calendar), stored under the period ``YYYY-MM`` next to ``current``. They
+are evaluated from the rows' own timestamps, never copied from a snapshot, so a
+past month is recomputable like any other figure (rebuild, reconcile and the
+property test cover it). As of a month's end, with ``until`` the first instant
+of the next month:
+
+* an instance *exists* when it was created before ``until``, is not cancelled
+  (the portal keeps no per-instance cancellation time, so a cancelled instance
+  drops out of every month, the rule ``reports.expected`` already follows) and
+  is a leaf then (no child instance created before ``until``);
+* it is *accepted* when it is accepted and its latest "accept" review came
+  before ``until`` (acceptance is final; an accepted instance without a review
+  record counts from its creation), *open* otherwise;
+* *overdue*: open with a due date before the month's last day (the page as it
+  stood on that day); *accepted on time*: accepted then, by the rule above;
+* its *progress* is the percent of its latest report before ``until`` (0
+  without one), weighted by its weight.
+
+A write recomputes its unit's own history too (one unit's tasks × the months:
+a cancellation or an edited weight or due date changes past months under these
+rules, and a stored figure must always equal a recomputation); only figures
+that changed are written. A new month appears when the daily job runs after
+the month boundary (the task family is ``dated``) or at a rebuild.
 * ``reports.expected`` (flow): every leaf instance that is not cancelled is
   expected to report at least once in every month it is open: from the month
   it was created to the month it was accepted, or to the current month while
@@ -81,7 +107,7 @@ from datetime import date, timedelta
 from typing import Callable, Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, String, and_, case, exists, func, literal, null, or_, select, union_all
+from sqlalchemy import Date, DateTime, String, and_, case, exists, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
@@ -121,8 +147,14 @@ class Metric:
 
     def drilldown(self, units: UnitFilter, periods: Optional[list[str]] = None, today: Optional[date] = None):
         """The records behind the value: ``(kind, id, unit_id, title, status, day, period, value)``;
-        for a flow, ``periods`` are the months asked for."""
-        rows = FAMILIES[self.family].drill(self.key, units, today or _today()).subquery()
+        for a flow, ``periods`` are the months asked for; for a stock, ``[month]`` asks for its value at
+        the end of that (ended) month, ``None`` or ``[current]`` for now."""
+        family = FAMILIES[self.family]
+        if self.kind == STOCK and periods and periods[0] != CURRENT and family.history:
+            # A stock's value at the end of an ended month: the records as they stood then.
+            rows = family.history_drill(self.key, units, today or _today(), periods[0]).subquery()
+        else:
+            rows = family.drill(self.key, units, today or _today()).subquery()
         stmt = select(rows)
         if self.kind == FLOW and periods is not None:
             stmt = stmt.where(rows.c.period.in_(periods))
@@ -138,6 +170,13 @@ class Family:
     metrics: tuple[Metric, ...]
     #: Its values change with the date alone: refreshed by the daily job.
     dated: bool = False
+    #: A stock with a history: ``(metric key, units, today, month)`` -> the records behind its value at the
+    #: end of a month that has ended (its statement also yields those months' rows, period ``YYYY-MM``).
+    history_drill: Optional[Callable] = None
+
+    @property
+    def history(self) -> bool:
+        return self.history_drill is not None
 
 
 @dataclass(frozen=True)
@@ -195,10 +234,108 @@ def _task_sums() -> dict:
 
 
 def tasks_statement(units: UnitFilter, today: date):
+    """The task figures as of now (``current``) and at the end of every month that has ended."""
     columns = [_count(cond).label(key.replace(".", "_")) for key, cond in _task_conditions(today).items()]
     columns += [func.round(func.sum(expr), 4).label(key.replace(".", "_")) for key, expr in _task_sums().items()]
-    return (select(Task.unit_id.label("unit_id"), literal(CURRENT, String).label("period"), *columns)
-            .where(_leaf(), _where_units(units, Task.unit_id)).group_by(Task.unit_id))
+    now = (select(Task.unit_id.label("unit_id"), literal(CURRENT, String).label("period"), *columns)
+           .where(_leaf(), _where_units(units, Task.unit_id)).group_by(Task.unit_id))
+    history = _tasks_history(units, today)
+    return union_all(now, history) if history is not None else now
+
+
+# The task figures at the end of each month that has ended (see the module's docstring).
+
+def _ended_months(units: UnitFilter, today: date, only: Optional[str] = None):
+    """(period, until, last_day) of the months before the current one from the units' earliest task
+    (or only the month ``only``); ``until`` is the first instant of the next month in Beijing as a
+    naive UTC timestamp, like the stored ones. ``None`` when there is none."""
+    from datetime import datetime, timezone
+
+    from portal.clock import local_zone
+
+    current = date(today.year, today.month, 1)
+    if only is not None:
+        start = date(int(only[:4]), int(only[5:7]), 1)
+        if start >= current:
+            return None
+        end = start
+    else:
+        first = db.session.scalar(select(func.min(Task.created_at)).where(_where_units(units, Task.unit_id)))
+        if first is None:
+            return None
+        # Beijing is ahead of UTC: a task's local month is never before its UTC month.
+        start = date(first.year, first.month, 1)
+        if start >= current:
+            return None
+        end = date(current.year - (current.month == 1), 12 if current.month == 1 else current.month - 1, 1)
+    zone, months, month = local_zone(), [], start
+    while month <= end:
+        following = date(month.year + (month.month == 12), 1 if month.month == 12 else month.month + 1, 1)
+        until = (datetime(following.year, following.month, 1, tzinfo=zone).astimezone(timezone.utc)
+                 .replace(tzinfo=None))
+        months.append(select(literal(month.strftime("%Y-%m"), String).label("period"),
+                             literal(until, DateTime).label("until"),
+                             literal(following - timedelta(days=1), Date).label("last_day")))
+        month = following
+    return union_all(*months).subquery("ended") if len(months) > 1 else months[0].subquery("ended")
+
+
+def _history_pairs(units: UnitFilter, today: date, only: Optional[str] = None):
+    """One row per (leaf instance as of a month's end, ended month), with its state then."""
+    months = _ended_months(units, today, only)
+    if months is None:
+        return None
+    accepted_at = _accepted_at()
+    tasks = (select(Task.id, Task.unit_id, Task.title, Task.status, Task.due_date, Task.weight, Task.created_at,
+                    case((Task.status == ACCEPTED, func.coalesce(accepted_at, Task.created_at)), else_=null())
+                    .label("accepted_at"),
+                    case((and_(Task.status == ACCEPTED, sql.local_date(accepted_at) <= Task.due_date), 1), else_=0)
+                    .label("on_time"))
+             .where(Task.status != CANCELLED, _where_units(units, Task.unit_id)).subquery("history_tasks"))
+    child = aliased(Task)
+    percent = (select(TaskReport.percent).where(TaskReport.task_id == tasks.c.id, TaskReport.at < months.c.until)
+               .order_by(TaskReport.at.desc(), TaskReport.id.desc()).limit(1).scalar_subquery())
+    accepted = case((tasks.c.accepted_at < months.c.until, 1), else_=0)
+    return (select(tasks.c.id, tasks.c.unit_id, tasks.c.title, tasks.c.status, tasks.c.due_date, tasks.c.weight,
+                   months.c.period, months.c.last_day, tasks.c.on_time, accepted.label("accepted"),
+                   func.coalesce(percent, 0).label("percent"))
+            .select_from(tasks.join(months, tasks.c.created_at < months.c.until))
+            .where(~exists().where(child.parent_id == tasks.c.id, child.created_at < months.c.until))
+            .subquery("history_pairs"))
+
+
+def _history_conditions(pairs) -> dict:
+    return {"tasks.total": literal(True), "tasks.open": pairs.c.accepted == 0, "tasks.accepted": pairs.c.accepted == 1,
+            "tasks.overdue": and_(pairs.c.accepted == 0, pairs.c.due_date < pairs.c.last_day),
+            "tasks.accepted_on_time": and_(pairs.c.accepted == 1, pairs.c.on_time == 1)}
+
+
+def _history_sums(pairs) -> dict:
+    return {"tasks.progress_weighted": pairs.c.percent * pairs.c.weight, "tasks.weight": pairs.c.weight}
+
+
+def _tasks_history(units: UnitFilter, today: date):
+    pairs = _history_pairs(units, today)
+    if pairs is None:
+        return None
+    columns = [_count(cond).label(key.replace(".", "_")) for key, cond in _history_conditions(pairs).items()]
+    columns += [func.round(func.sum(expr), 4).label(key.replace(".", "_"))
+                for key, expr in _history_sums(pairs).items()]
+    return select(pairs.c.unit_id, pairs.c.period, *columns).group_by(pairs.c.unit_id, pairs.c.period)
+
+
+def tasks_history_drill(key: str, units: UnitFilter, today: date, month: str):
+    pairs = _history_pairs(units, today, only=month)
+    if pairs is None:  # not an ended month: nothing is stored under it
+        return select(literal("task", String).label("kind"), Task.id.label("id"), Task.unit_id.label("unit_id"),
+                      Task.title.label("title"), Task.status.label("status"), Task.due_date.label("day"),
+                      literal(month, String).label("period"), literal(1).label("value")).where(literal(False))
+    sums = _history_sums(pairs)
+    where = _history_conditions(pairs).get(key, literal(True))
+    value = sums[key] if key in sums else literal(1)
+    return select(literal("task", String).label("kind"), pairs.c.id.label("id"), pairs.c.unit_id.label("unit_id"),
+                  pairs.c.title.label("title"), pairs.c.status.label("status"), pairs.c.due_date.label("day"),
+                  pairs.c.period.label("period"), value.label("value")).where(where)
 
 
 def tasks_drill(key: str, units: UnitFilter, today: date):
@@ -478,9 +615,9 @@ def _department_metrics() -> list:
 
 # --- the declarations -------------------------------------------------------------------------
 
-def _family(key, kind, statement, drill, metrics, dated=False) -> Family:
+def _family(key, kind, statement, drill, metrics, dated=False, history_drill=None) -> Family:
     return Family(key, kind, statement, drill,
-                  tuple(Metric(k, label, kind, key, integer) for k, label, integer in metrics), dated)
+                  tuple(Metric(k, label, kind, key, integer) for k, label, integer in metrics), dated, history_drill)
 
 
 FAMILIES: dict[str, Family] = {f.key: f for f in (
@@ -492,7 +629,7 @@ FAMILIES: dict[str, Family] = {f.key: f for f in (
         ("tasks.accepted_on_time", _l("Tasks accepted on time"), True),
         ("tasks.progress_weighted", _l("Weighted progress points"), False),
         ("tasks.weight", _l("Task weight"), False),
-    ], dated=True),
+    ], dated=True, history_drill=tasks_history_drill),
     _family("reports", FLOW, reports_statement, reports_drill, [
         ("reports.expected", _l("Reports expected"), True),
         ("reports.received", _l("Reports received"), True),

@@ -25,7 +25,9 @@ class Period(f.Text):
         kwargs.setdefault("metadata", {}).update({
             "pattern": PERIOD_PATTERN, "example": "2026-11",
             "description": "A month, quarter, half-year or year on the Beijing calendar; the current month "
-                           "when left out. Stocks answer their current value whatever the period."})
+                           "when left out. Task figures (stocks) answer their value at the end of a period that has "
+                           "ended and their current value for the running one; other stocks their current value "
+                           "whatever the period."})
         super().__init__(7, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

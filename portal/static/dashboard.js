@@ -71,6 +71,48 @@
     });
   }
 
+  // Month by month, the task figures at each month's end (as of now for the current month).
+  if (data.monthly.length && document.getElementById("chart-monthly-tasks")) {
+    make("chart-monthly-tasks", {
+      tooltip: { trigger: "axis" },
+      legend: { top: 0, type: "scroll" },
+      grid: { left: 8, right: 8, top: 36, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.monthly.map(function (m) { return m.label; }) },
+      yAxis: [{ type: "value", name: L.rate, max: 100 }, { type: "value", name: L.count }],
+      series: [
+        { name: L.completion_rate, type: "line", symbol: "circle", symbolSize: 8,
+          data: data.monthly.map(function (m) { return m.completion_rate; }) },
+        { name: L.progress, type: "line", symbol: "diamond", symbolSize: 8, lineStyle: { type: "dashed" },
+          data: data.monthly.map(function (m) { return m.progress; }) },
+        { name: L.overdue, type: "bar", yAxisIndex: 1,
+          data: data.monthly.map(function (m) { return m.overdue; }) },
+        { name: L.activities, type: "bar", yAxisIndex: 1,
+          data: data.monthly.map(function (m) { return m.activities; }) }
+      ]
+    });
+  }
+
+  // The activities of the units below: activities held and person-times; a click opens the child.
+  if (data.children.length && document.getElementById("chart-activities")) {
+    var actNames = data.children.map(function (c) { return c.name; });
+    var acts = make("chart-activities", {
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      legend: { top: 0, type: "scroll" },
+      grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+      xAxis: [{ type: "value", name: L.activities, position: "top" }, { type: "value", name: L.person_times }],
+      yAxis: { type: "category", data: actNames, inverse: true, axisLabel: { interval: 0 } },
+      series: [
+        { name: L.activities, type: "bar", xAxisIndex: 0, data: data.children.map(function (c) { return c.activities; }) },
+        { name: L.person_times, type: "bar", xAxisIndex: 1, data: data.children.map(function (c) { return c.person_times; }) }
+      ]
+    });
+    if (acts) {
+      document.getElementById("chart-activities").style.height = Math.max(260, 36 * actNames.length + 80) + "px";
+      acts.resize();
+      acts.on("click", function (p) { go(data.children[p.dataIndex].url); });
+    }
+  }
+
   // The map: the province's cities coloured by the chosen indicator; a click opens the city.
   // echarts 4.9.0's boundary files name a city 410100 for our 4101; 济源 (our 4190) is 419001.
   function shapeId(code) { return code === "4190" ? "419001" : code + "00"; }

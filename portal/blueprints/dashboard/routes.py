@@ -64,9 +64,14 @@ def _columns(department: Optional[str]):
     return cv.DEPARTMENT_COLUMNS if department else cv.RANKING_COLUMNS
 
 
+def _sortable(department: Optional[str]):
+    """Every column the ranking tables sort by (the activity table's too, outside a department view)."""
+    return _columns(department) + (() if department else cv.ACTIVITY_COLUMNS)
+
+
 def _sort(department: Optional[str] = None) -> tuple[str, bool]:
     sort = request.args.get("sort", "name")
-    if sort != "name" and sort not in dict(_columns(department)):
+    if sort != "name" and sort not in dict(_sortable(department)):
         sort = "name"
     descending = request.args.get("dir", "desc" if sort != "name" else "asc") == "desc"
     return sort, descending
@@ -95,15 +100,26 @@ def _chart_data(unit: Unit, period: str, rows: list, months: list, department: O
                    "received": str(REGISTRY["reports.received"].label),
                    "held": str(REGISTRY["meetings.held"].label), "no_data": _("No figure"),
                    "overdue_share": cv.label("overdue_share"), "tasks": cv.label("tasks.total"),
-                   "overdue": cv.label("tasks.overdue")},
+                   "overdue": cv.label("tasks.overdue"), "completion_rate": cv.label("completion_rate"),
+                   "progress": cv.label("progress"), "activities": cv.label("activities.count"),
+                   "person_times": cv.label("activities.person_times"),
+                   "activities_compared": _("Activities of the units below"),
+                   "tasks_monthly": _("Task figures at each month's end")},
         "rates": [k for k, is_ind in columns if is_ind],
         "children": [{"code": r.unit.code, "name": r.unit.name,
                       "url": workspace_url(r.unit, "workspace.dashboard.index", period=period,
                                            **({"department": department} if department else {})),
-                      **{k: r.value(k) for k, _i in columns}} for r in rows],
+                      **{k: r.value(k) for k, _i in columns},
+                      **({} if department else {"activities": r.value("activities.count"),
+                                                "person_times": r.value("activities.person_times")})}
+                     for r in rows],
         "monthly": [{"label": m["label"], "reporting_rate": m["reporting_rate"],
                      "expected": m["metrics"]["reports.expected"], "received": m["metrics"]["reports.received"],
-                     "held": m["metrics"]["meetings.held"]} for m in months] if not department else [],
+                     "held": m["metrics"]["meetings.held"],
+                     "completion_rate": m["indicators"]["completion_rate"], "progress": m["indicators"]["progress"],
+                     "overdue": m["metrics"]["tasks.overdue"], "activities": m["metrics"]["activities.count"],
+                     "person_times": m["metrics"]["activities.person_times"]}
+                    for m in months] if not department else [],
         "departments": [{**d, "url": url_for(".index", period=period, department=d["code"])} for d in lagging],
         "map": url_for("static", filename=MAPS[unit.code]) if unit.code in MAPS and rows else None,
     }
@@ -132,7 +148,10 @@ def index():
         completeness=completeness, has_map=unit.code in MAPS and bool(rows), department=department,
         departments=_departments_offered(), lagging_departments=lagging_departments,
         key_figures=cv.DEPARTMENT_KEY_FIGURES if department else cv.KEY_FIGURES, columns=_columns(department),
+        activity_figures=() if department else cv.ACTIVITY_FIGURES,
+        activity_columns=() if department else cv.ACTIVITY_COLUMNS,
         ranking_columns=[("name", _("Unit"))] + [(k, cv.label(k)) for k, _i in _columns(department)],
+        activity_ranking_columns=[("name", _("Unit"))] + [(k, cv.label(k)) for k, _i in cv.ACTIVITY_COLUMNS],
         chart_data=_json(_chart_data(unit, period, rows, months, department, lagging_departments)),
         choices=cv.period_choices(local_today(), period), cv=cv)
 
@@ -269,6 +288,10 @@ def record_link(row, units) -> str | None:
         return workspace_url(unit, "workspace.tasks.detail", task_id=row["id"])
     if row["kind"] == "meeting":
         return workspace_url(unit, "workspace.meetings.detail", meeting_id=row["id"])
+    if row["kind"] == "activity":
+        return workspace_url(unit, "workspace.activities.detail", activity_id=row["id"])
+    if row["kind"] == "unit":
+        return workspace_url(unit, "workspace.dashboard.index")
     return None
 
 
