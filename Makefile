@@ -96,8 +96,9 @@ fuzz: setup
 worker: setup
 	while $(BIN)/python -m jobs.worker; [ $$? -eq 3 ]; do :; done
 
-# A Henan-scale year, then the figures' rebuild, refresh and worker latency, the cascade and the pages
-# (bench/run.py; README "Benchmarks"). DATABASE_URL: a scratch database, emptied first.
+# A Henan-scale year, then the figures' rebuild, refresh and worker latency, the cascades, the register
+# import and the pages under load from gunicorn (bench/run.py; README "Benchmarks"). DATABASE_URL: a
+# scratch database, emptied first. BENCH_REUSE=1 BENCH_STAGES=pages: only the pages, on the kept database.
 bench: setup $(DEMO_SECRET)
 	$(DEMO_ENV) $(BIN)/python -m bench.run
 

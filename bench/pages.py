@@ -20,7 +20,9 @@ timeout, a reset connection), with the ratio to ``/healthz`` measured first in
 the same run under the same load shape (and once more at the end, to show the
 drift of a shared machine). Nothing is asserted here: :func:`markdown` puts
 the issue's targets next to the figures. ``BENCH_WEB_WORKERS`` (4) changes the
-gunicorn processes. The bench server allows many logins (``LOGIN_LIMIT_*``)
+gunicorn processes, ``BENCH_WEB_TIMEOUT`` its ``--timeout`` (unset: gunicorn's
+default, 30 s, as in production: a request that takes longer is killed and
+answers 500). The bench server allows many logins (``LOGIN_LIMIT_*``)
 and runs no embedded scheduler; everything else is the production set-up.
 """
 from __future__ import annotations
@@ -50,6 +52,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "120"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+WEB_TIMEOUT = os.environ.get("BENCH_WEB_TIMEOUT", "")  # gunicorn's --timeout; unset: its default (30 s)
 MIN_SEQUENTIAL = 5
 
 #: Issue 9's measurement before the work (PostgreSQL, gunicorn 4 workers, 2 cores): label → (p95 at 1 ms,
@@ -259,7 +262,8 @@ class Server:
         self.port = free_port()
         self.workers = workers
         self.log_path = os.path.join(tempfile.gettempdir(), f"portal-bench-gunicorn-{os.getpid()}.log")
-        self.command = [os.path.join(BIN, "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", app]
+        self.command = [os.path.join(BIN, "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+                        *(["--timeout", WEB_TIMEOUT] if WEB_TIMEOUT else []), app]
         self.env = dict(os.environ, PYTHONPATH=ROOT, EMBEDDED_SCHEDULER="0", LOGIN_LIMIT_ACCOUNT="10000 per minute",
                         LOGIN_LIMIT_ADDRESS="10000 per minute", **(env or {}))
         self.env.pop("HEALTHZ_TOKEN", None)
