@@ -341,3 +341,11 @@ def can_manage_team(user: User, unit: Unit) -> bool:
 def can_see_phones(user: User, unit: Unit) -> bool:
     """Team members' phone numbers: the unit's own office only; everyone else sees them masked."""
     return _office_at(user, unit)
+
+
+# --- agency names ----------------------------------------------------------------------------
+
+def can_name_agencies(user: User, unit: Unit) -> bool:
+    """The agency names of the member departments at a unit (金水区教育局) are set by the unit's
+    own office administrators: not by an office above it, a liaison or a viewer."""
+    return any(m.role_enum is Role.OFFICE_ADMIN and m.unit_id == unit.id for m in memberships_of(user))

@@ -88,7 +88,8 @@ ENDPOINTS = {
     "workspace.activities.file": "file download", "workspace.activities.thumbnail": "photo thumbnail",
     "workspace.activities.delete_file": "file", "workspace.activities.export": "xlsx",
     "workspace.activities.import_register": "row errors", "workspace.team.index": "roster (+ phones)",
-    "workspace.team.edit": "member", "api.create_activity": "code", "api.list_activities": "code + scopes",
+    "workspace.team.edit": "member", "workspace.agencies.index": "agency names form (the unit's own admins)",
+    "api.create_activity": "code", "api.list_activities": "code + scopes",
     "api.get_activity": "activity", "api.update_activity": "activity", "api.delete_activity": "activity", "api.metric_records": "code, key: the records behind a figure",
     # the consolidated view
     "workspace.dashboard.index": "figures, ranking of the units below, charts' data",
@@ -126,7 +127,7 @@ TABLES = {
     # No text of their own that a page shows:
     "units": ["unit-code", "unit-name"],
     "departments": "the shared catalogue",
-    "department_agencies": "a unit's agency names, shown only inside that unit's meeting documents (the meetings' rows)",
+    "department_agencies": ["agency"],
     "memberships": "roles, shown with the accounts (users)",
     "meeting_invitations": "department codes", "meeting_unit_invitations": "unit links",
     "api_tokens": "hashes and dates", "job_outbox": "internal job queue", "alembic_version": "schema",
@@ -420,6 +421,13 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
         db.session.add(member)
         db.session.flush()
         ids["member"] = member.id
+        # The district's own name of its education bureau: on its pages, its Excel files and its meetings'
+        # pages and documents (which the offices over an invited street open too).
+        from portal.models import DepartmentAgency
+
+        db.session.add(DepartmentAgency(unit_id=unit["410105"], department_code="edu",
+                                        name=m("agency", "meeting", "410105", invited=invited)))
+        db.session.flush()
         return ids
 
     ids = run_in_app(make)

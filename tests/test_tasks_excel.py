@@ -26,7 +26,7 @@ DUE = TODAY + timedelta(days=60)
 PAST = TODAY - timedelta(days=3)
 HEADER = ["任务编号", "单位代码", "单位", "任务名称", "牵头单位", "配合单位", "完成时限", "状态", "进度(%)", "目标",
           "目标值", "实际值", "目标值和实际值的含义", "是否逾期", "最近报送时间"]
-TEMPLATE_HEADER = ["任务编号", "单位", "任务名称", "进度(%)", "实际值", "进展情况"]
+TEMPLATE_HEADER = ["任务编号", "单位", "任务名称", "进度(%)", "实际值", "进展情况", "说明"]
 
 
 def _user(people, name):
@@ -126,7 +126,7 @@ def test_export_a_task_list(app, tree, people, run_in_app, run_jobs):
     parent = rows[district]
     assert parent[1].value == "410105" and parent[2].value == "金水区"
     assert parent[3].value == "社区教育培训"
-    assert (parent[4].value, parent[5].value) == ("教育", "民政")
+    assert (parent[4].value, parent[5].value) == ("金水区教育局", "金水区民政局")  # the agencies at the unit
     assert parent[6].is_date and parent[6].value.date() == DUE
     assert parent[7].value == in_progress  # cascaded: in progress, in the Chinese label
     assert parent[9].value == "培训人次（人次）" and parent[10].value == 500
@@ -154,7 +154,7 @@ def test_export_a_task_list(app, tree, people, run_in_app, run_jobs):
     assert sorted(r[0] for r in prefilled) == sorted(ids)  # all four are open
     street_row = next(r for r in prefilled if r[0] == reported)
     assert street_row[1:3] == ("经八路街道", "社区教育培训")
-    assert all(r[3] is None and r[4] is None and r[5] is None for r in prefilled)
+    assert all(r[3] is None and r[4] is None and r[5] is None and r[6] is None for r in prefilled)
 
     # The untouched template reads back as rows with nothing to report.
     run_in_app(lambda: _assert_template_reads_back(data, tree, people, len(ids)))

@@ -2,7 +2,9 @@
 
 :func:`export_activities` writes the filtered register (sheet 活动清单) and, as
 its second sheet, the import template 活动登记 (the same columns, empty), and
-a third sheet listing the category and department names the template accepts.
+a third sheet listing the category and department names the template accepts. Departments are
+named by their agency at the activity's unit (金水区教育局, :mod:`portal.services.agencies`); an
+upload accepts the agency names at its unit as well as the catalogue's names and codes.
 
 :func:`read_register_sheet` reads such a sheet (or any with the same column
 titles) with the bounds of the task progress import (the package checked
@@ -37,6 +39,7 @@ from portal.schemas import load
 from portal.schemas.activities import ActivityIn
 from portal.services import ServiceError
 from portal.services import activities as services
+from portal.services.agencies import agency_names_for
 
 LIST_SHEET = "活动清单"
 TEMPLATE_SHEET = "活动登记"
@@ -77,14 +80,16 @@ def export_activities(activities: Iterable[Activity], *, departments: list[Depar
     naming ``unit``, the list's ``scope`` and ``today`` (the template's header row is found below it)."""
     today = today or local_today()
     unit_name = unit.name if unit is not None else ""
-    dept_names = {d.code: d.name_zh for d in departments}
     cat_names = {c.code: c.name_zh for c in categories}
+    activities = list(activities)
+    agencies = agency_names_for([*(a.unit for a in activities), *([unit] if unit is not None else [])])
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(LIST_SHEET)
     columns = [("编号", 8), ("单位", 16)] + [(t, w) for _k, t, w in COLUMNS] + [("总人次", 10)]
     _header(ws, columns, title_text(unit_name, "活动登记清单", scope, today))
     count = 0
     for a in activities:
+        dept_names = agencies[a.unit_id]
         ws.append([
             a.id, _text_cell(ws, a.unit.name), _date_cell(ws, a.start_date, DATE_FORMAT),
             _date_cell(ws, a.end_date, DATE_FORMAT), _text_cell(ws, a.title),
@@ -99,13 +104,15 @@ def export_activities(activities: Iterable[Activity], *, departments: list[Depar
     template = wb.create_sheet(TEMPLATE_SHEET)
     _header(template, [(t, w) for _k, t, w in COLUMNS], title_text(unit_name, "活动登记表", None, today))
     codes = wb.create_sheet(CODES_SHEET)
-    _header(codes, [("活动类别", 18), ("代码", 12), ("部门", 24), ("代码", 12)],
+    own = agencies.get(unit.id, {}) if unit is not None else {}
+    _header(codes, [("活动类别", 18), ("代码", 12), ("部门", 24), ("代码", 12), ("本单位机构名称", 28)],
             title_text(unit_name, "活动类别和部门", None, today))
     for i in range(max(len(categories), len(departments))):
         c = categories[i] if i < len(categories) else None
         d = departments[i] if i < len(departments) else None
         codes.append([_text_cell(codes, c.name_zh if c else ""), _text_cell(codes, c.code if c else ""),
-                      _text_cell(codes, d.name_zh if d else ""), _text_cell(codes, d.code if d else "")])
+                      _text_cell(codes, d.name_zh if d else ""), _text_cell(codes, d.code if d else ""),
+                      _text_cell(codes, own.get(d.code, "") if d else "")])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -228,10 +235,14 @@ def _row_input(row: RegisterRow, categories: dict[str, str], departments: dict[s
     }
 
 
-def _names() -> tuple[dict[str, str], dict[str, str]]:
+def _names(unit: Optional[Unit] = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Categories and departments by name or code; departments also by their agency name at ``unit``."""
     categories, departments = {}, {}
     for c in ActivityCategory.all():
         categories.update({c.name_zh: c.code, c.name_en.lower(): c.code, c.code: c.code})
+    if unit is not None:
+        departments.update({unicodedata.normalize("NFKC", name).strip(): code
+                            for code, name in agency_names_for([unit])[unit.id].items()})
     for d in Department.all():
         departments.update({d.name_zh: d.code, d.name_en.lower(): d.code, d.code: d.code})
     return categories, departments
@@ -241,7 +252,7 @@ def apply_register_sheet(unit: Unit, rows: list[RegisterRow], *, by: User) -> Im
     """Register every row's activity at ``unit``, or none: every row is checked first through the
     form's schema (dates, counts, end after start, no more volunteers than participants) and the
     uploader's right to register for the row's organising department."""
-    categories, departments = _names()
+    categories, departments = _names(unit)
     errors: list[RowError] = []
     loaded: list[tuple[RegisterRow, dict]] = []
     for row in rows:

@@ -6,7 +6,10 @@ percentage rounded like the pages, a title row (unit, scope, date) above a
 frozen header row with an autofilter, printed on A4 one page wide with the
 header row on every page (:mod:`portal.exports.sheets`). Its second sheet, 进度报送, is the import template: the open
 tasks with their number, unit and title, and empty cells for percent, actual
-value and narrative.
+value and narrative; a task whose target is counted from activities has its actual-value cell
+greyed and the note 「实际值由活动登记自动统计，无需填写」, and an upload that fills it is refused.
+Departments are named by their agency at the task's unit (金水区教育局), as the unit's office set
+them (:mod:`portal.services.agencies`).
 
 :func:`read_progress_sheet` reads such a sheet back (or any sheet with the same
 column titles); :func:`apply_progress_sheet` validates every row first and
@@ -40,12 +43,13 @@ from sqlalchemy import func, select
 from portal import access
 from portal.clock import to_local
 from portal.extensions import db
-from portal.models import OPEN_STATES, Department, Task, TaskReport, TaskStatus, Unit, User
+from portal.models import OPEN_STATES, Task, TaskReport, TaskStatus, Unit, User
 from portal.args import InputError
 from portal.schemas import load
 from portal.schemas.tasks import ReportIn
 from portal.services import ServiceError
 from portal.services import tasks as task_services
+from portal.services.agencies import agency_names_for
 from portal.formatting import round_half_up
 from portal.exports.sheets import PERCENT_FORMAT, percent_value, print_setup, title_row, title_text
 
@@ -63,7 +67,11 @@ TASK_COLUMNS = (
 )
 #: (title, width) of the import template.
 TEMPLATE_COLUMNS = (("任务编号", 10), ("单位", 16), ("任务名称", 40), ("进度(%)", 9), ("实际值", 11),
-                    ("进展情况", 60))
+                    ("进展情况", 60), ("说明", 30))
+#: The note of a task whose actual value is counted from the activity register.
+COUNTED_NOTE = "实际值由活动登记自动统计，无需填写"
+#: A cell the uploader does not fill (the counted actual value).
+COUNTED_FILL = PatternFill("solid", fgColor="D9D9D9")
 
 #: Column titles an upload may use, after :func:`_normalise_title`: the Chinese titles and English aliases.
 HEADER_ALIASES = {
@@ -229,12 +237,23 @@ def _quantity(value: Optional[Decimal]) -> str:
 
 def _meaning(task: Task, instances: int) -> str:
     """What a passed-down task's target and actual value mean: 「合计（24个单位，每单位目标200人）」
-    (the actual value is the units' sum, the target each unit's); empty for a task reported on itself."""
+    (the actual value is the units' sum, the target each unit's), and 「由活动登记自动统计」 for a
+    target counted from activities; empty for a task reported on itself."""
+    counted = "实际值由活动登记自动统计" if task.is_counted else ""
     if not instances:
-        return ""
+        return counted
     if task.target_value is None:
-        return f"合计（{instances}个单位）"
-    return f"合计（{instances}个单位，每单位目标{_quantity(task.target_value)}{task.target_unit or ''}）"
+        meaning = f"合计（{instances}个单位）"
+    else:
+        meaning = f"合计（{instances}个单位，每单位目标{_quantity(task.target_value)}{task.target_unit or ''}）"
+    return f"{meaning}；{counted}" if counted else meaning
+
+
+def _counted_cell(ws) -> WriteOnlyCell:
+    """The empty, greyed actual-value cell of a counted task in the template."""
+    cell = WriteOnlyCell(ws, value=None)
+    cell.fill = COUNTED_FILL
+    return cell
 
 
 def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = None, scope: Optional[str] = None,
@@ -246,7 +265,7 @@ def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = N
     tasks = list(tasks)
     with force_locale(WORKBOOK_LOCALE):
         labels = {status.value: status.label for status in TaskStatus}
-    departments = {d.code: d.name_zh for d in Department.all()}
+    agencies = agency_names_for(task.unit for task in tasks)  # one query for the units not read yet
     latest = _latest_reports([t.id for t in tasks])
     instances = _instances([t.id for t in tasks], visible)
     unit_name = unit.name if unit is not None else ""
@@ -256,6 +275,7 @@ def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = N
     _header(ws, TASK_COLUMNS, title_text(unit_name, "任务清单", scope, today))
     for task in tasks:
         reported = latest.get(task.id)
+        departments = agencies[task.unit_id]
         co = "、".join(departments.get(code, code) for code in task.co_department_codes or [])
         ws.append([
             task.id,
@@ -282,8 +302,10 @@ def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = N
     for task in tasks:
         if task.status not in OPEN_STATES:
             continue
+        counted = task.is_counted
         template.append([task.id, _text_cell(template, task.unit.name), _text_cell(template, task.title),
-                         None, None, None])
+                         None, _counted_cell(template) if counted else None, None,
+                         _text_cell(template, COUNTED_NOTE) if counted else None])
         count += 1
     _autofilter(template, TEMPLATE_COLUMNS, count)
 
@@ -546,6 +568,10 @@ def apply_progress_sheet(unit: Unit, rows: list[ProgressRow], *, by: User) -> Im
             message = _state_error(task, passed_down)
             if message:
                 errors.append(RowError(row.row_number, "task_id", message))
+            elif task.is_counted and not _blank(row.actual_value):
+                errors.append(RowError(row.row_number, "actual_value", _(
+                    "Column 实际值: the actual value of task %(id)d is counted from the activity register "
+                    "(由活动登记自动统计); leave the cell empty.", id=task_id)))
     if errors:
         return ImportResult(0, sorted(errors, key=lambda e: (e.row_number, FIELD_ORDER.get(e.field or "", 9))))
 

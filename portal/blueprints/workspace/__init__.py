@@ -60,6 +60,7 @@ from portal.blueprints.meetings import bp as meetings_bp  # noqa: E402
 from portal.blueprints.tasks import bp as tasks_bp  # noqa: E402
 from portal.blueprints.activities import bp as activities_bp  # noqa: E402
 from portal.blueprints.team import bp as team_bp  # noqa: E402
+from portal.blueprints.agencies import bp as agencies_bp  # noqa: E402
 
 bp.register_blueprint(accounts_bp)
 bp.register_blueprint(dashboard_bp)
@@ -67,3 +68,4 @@ bp.register_blueprint(meetings_bp)
 bp.register_blueprint(tasks_bp)
 bp.register_blueprint(activities_bp)
 bp.register_blueprint(team_bp)
+bp.register_blueprint(agencies_bp)
