@@ -349,3 +349,32 @@ def can_name_agencies(user: User, unit: Unit) -> bool:
     """The agency names of the member departments at a unit (金水区教育局) are set by the unit's
     own office administrators: not by an office above it, a liaison or a viewer."""
     return any(m.role_enum is Role.OFFICE_ADMIN and m.unit_id == unit.id for m in memberships_of(user))
+
+
+# --- briefings (工作简报) ----------------------------------------------------------
+
+def can_read_briefings(user: User, unit: Unit) -> bool:
+    """A unit's briefings (list, progress, download): the readers of its units below (its offices and
+    viewers, and those above it), as for the consolidated view's ranking and reporting completeness.
+    Only at a tier with units below whose workspace has the consolidated view: a street's view ranks
+    nothing (it has no units below, and never sees its siblings), so a street has no briefing."""
+    from portal.tiers import policy_for
+
+    policy = policy_for(unit.tier)
+    return policy.child_tier is not None and "dashboard" in policy.features and reads_below(user, unit)
+
+
+def can_request_briefing(user: User, unit: Unit) -> bool:
+    """Issuing a briefing takes the unit's next issue number (第N期): its office (or one above it).
+    Viewers read and download the briefings issued."""
+    return can_read_briefings(user, unit) and can(user, Permission.ACT, unit)
+
+
+def briefing_or_404(user: User, briefing_id: int):
+    """Load a briefing for the API: 404 unless the user may read its unit's briefings."""
+    from portal.models import Briefing
+
+    briefing = db.session.get(Briefing, briefing_id)
+    if briefing is None or not can_read_briefings(user, briefing.unit):
+        abort(404)
+    return briefing

@@ -99,6 +99,11 @@ ENDPOINTS = {
     "workspace.dashboard.owed": "child_code: the tasks a unit below owes reports on",
     "workspace.dashboard.export": "xlsx of the view's tables",
     "api.children_metrics": "code: the figures of the units below", "api.reporting": "code: who has reported",
+    # briefings (工作简报)
+    "workspace.dashboard.briefings": "the briefings issued", "workspace.dashboard.request_briefing": "form",
+    "workspace.dashboard.briefing": "briefing_id: the job's progress (+ htmx fragment)",
+    "workspace.dashboard.download_briefing": "briefing_id: docx", "api.create_briefing": "code",
+    "api.get_briefing": "briefing_id",
 }
 
 #: (endpoint, method) pairs not requested, with the reason.
@@ -134,6 +139,7 @@ TABLES = {
     "metric_values": "numbers per unit; the records behind them are the marked rows above",
     "metric_state": "bookkeeping of the roll-ups", "metric_reconciles": "bookkeeping of the roll-ups",
     "sessions": "server-side sessions (if present): never rendered",
+    "briefings": ["briefing-error", "briefing-file"],
 }
 
 VICTIM_UNITS = ["4101", "410105", "410105001"]  # the parent, the victim district, its street with the marked objects
@@ -211,6 +217,8 @@ def may_open(username, marker: dict) -> bool:
         return any(code == unit and role in ("office_admin", "office_staff") for role, code in MEMBERSHIPS[username])
     if rule == "owner":         # a notification: its recipient only
         return username == marker["owner"]
+    if rule == "below":         # a briefing: the offices and viewers over the unit (a liaison sees no unit below)
+        return unit in _units(username, {"office_admin", "office_staff", "viewer"})
     raise AssertionError(rule)
 
 
@@ -428,6 +436,26 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
         db.session.add(DepartmentAgency(unit_id=unit["410105"], department_code="edu",
                                         name=m("agency", "meeting", "410105", invited=invited)))
         db.session.flush()
+
+        # The district's briefings (工作简报): one failed with its reason, one done with its document.
+        from docx import Document as WordDocument
+
+        from portal.models import Briefing
+
+        document = WordDocument()
+        document.add_paragraph(m("briefing-file", "below", "410105"))
+        buffer = io.BytesIO()
+        document.save(buffer)
+        briefing_file = f"{secrets.token_hex(16)}.docx"
+        with open(f"{upload_folder()}/{briefing_file}", "wb") as fh:
+            fh.write(buffer.getvalue())
+        failed = Briefing(unit_id=unit["410105"], period="2026-01", year=2026, number=1, state="failed",
+                          error=m("briefing-error", "below", "410105"), requested_by_id=author)
+        done = Briefing(unit_id=unit["410105"], period="2026-01", year=2026, number=2, state="done",
+                        stored_name=briefing_file, requested_by_id=author)
+        db.session.add_all([failed, done])
+        db.session.flush()
+        ids["briefings"] = [dict(id=failed.id, unit="410105"), dict(id=done.id, unit="410105")]
         return ids
 
     ids = run_in_app(make)
@@ -491,6 +519,10 @@ def _fillings(rule, ids, username, method):
     elif "decision_id" in args:
         for unit in at(["410105"]):
             yield dict(unit, decision_id=ids["decision"])
+    elif "briefing_id" in args:  # a briefing: through its unit's workspace, and over the API
+        for briefing in ids["briefings"]:
+            for unit in (at([briefing["unit"]]) if "code" in args else [{}]):
+                yield dict(unit, briefing_id=briefing["id"])
     elif "user_id" in args:
         for code, user in (("410105", "user-410105"), ("410105001", "user-410105001"), ("410102", "user-two")):
             for unit in at([code]):
@@ -547,7 +579,7 @@ BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"pe
               **{f"workspace.dashboard.{view}": {"period": "2026"}
                  for view in ("index", "records", "reporting", "owed", "export")}}
 #: htmx fragments: also requested as htmx does.
-HTMX = {"workspace.home", "workspace.tasks.cascade_run"}
+HTMX = {"workspace.home", "workspace.tasks.cascade_run", "workspace.dashboard.briefing"}
 
 
 def _texts(response) -> str:

@@ -62,7 +62,23 @@ def _meeting_objects(db, unit_id: int, user_id: int) -> dict:
            "number": 1}
     ids.update(_task_objects(db, unit_id, user_id))
     ids.update(_activity_objects(db, unit_id, user_id))
+    ids.update(_briefing_objects(db, unit_id, user_id))
     return ids
+
+
+def _briefing_objects(db, unit_id: int, user_id: int) -> dict:
+    """A briefing (工作简报) of the unit, done, its file on disk."""
+    from portal.models import Briefing
+    from portal.uploads import upload_folder
+
+    stored_name = f"{unit_id + 2000:032x}.docx"
+    with open(f"{upload_folder()}/{stored_name}", "wb") as fh:
+        fh.write(b"PK")
+    briefing = Briefing(unit_id=unit_id, period="2026-01", year=2026, number=1, state="done",
+                        stored_name=stored_name, requested_by_id=user_id)
+    db.session.add(briefing)
+    db.session.flush()
+    return {"briefing_id": briefing.id}
 
 
 def _activity_objects(db, unit_id: int, user_id: int) -> dict:

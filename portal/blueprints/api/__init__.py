@@ -151,4 +151,4 @@ def authenticate():
     return None
 
 
-from portal.blueprints.api import activities, consolidated, docs, meetings, metrics, routes, tasks  # noqa: E402,F401
+from portal.blueprints.api import activities, briefings, consolidated, docs, meetings, metrics, routes, tasks  # noqa: E402,F401

@@ -18,4 +18,4 @@ def feature_enabled():
     require_feature("dashboard")
 
 
-from portal.blueprints.dashboard import routes  # noqa: E402,F401
+from portal.blueprints.dashboard import briefings, routes  # noqa: E402,F401
