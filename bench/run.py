@@ -536,8 +536,8 @@ def markdown(report: dict) -> str:
         if a:
             add("Activity saved (service, committed) → province's `activities.count` of the month (real worker)",
                 f"p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms ({a['runs']} activities, {a['missed']} missed)")
-    else:
-        add("Commit → provincial figure (real worker)", "not measured: " + r.get("worker_skipped", ""),
+    elif "worker_skipped" in r:
+        add("Commit → provincial figure (real worker)", "not measured: " + r["worker_skipped"],
             TARGETS["commit_to_province_p95"])
         add("Worker peak memory", "not measured", TARGETS["worker_peak"])
     if "cascade_request_s" in r:
