@@ -178,11 +178,12 @@ def _heading(doc, number: int, text: str) -> None:
     o._add_paragraph(doc, o.heading_number(1, number) + text, style=o.STYLE_HEADING[1], font=o.HEADING1_FONT)
 
 
-def _computed_text(at) -> str:
+def _computed_text(at, stale: bool = False) -> str:
     if at is None:
         return "（数据尚未统计）"
     local = to_local(at)
-    return f"（数据统计时间：{o.chinese_date(local)}{local.hour}:{local.minute:02d}）"
+    note = "，部分数据正在更新" if stale else ""
+    return f"（数据统计时间：{o.chinese_date(local)}{local.hour}:{local.minute:02d}{note}）"
 
 
 def briefing_docx(briefing: Briefing, data: Optional[dict] = None) -> bytes:
@@ -208,7 +209,7 @@ def briefing_docx(briefing: Briefing, data: Optional[dict] = None) -> bytes:
     section = 1
     _heading(doc, section, "主要指标")
     o._add_paragraph(doc, f"{data['period_label']}，{unit.name}社区教育主要指标如下"
-                          f"{_computed_text(data['computed_at'])}：")
+                          f"{_computed_text(data['computed_at'], data['stale'])}：")
     _table(doc, ["指标", data["period_label"], data["previous_label"], "变化"],
            [[f["label"], f["text"], f["previous_text"], f["change"]] for f in data["key_figures"]], first_left=0)
 
