@@ -75,11 +75,19 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def render_markdown(text: str | None) -> Markup:
-    """Markdown (CommonMark plus tables) to HTML that is safe to put in a page."""
+def render_markdown(text: str | None, top_heading: int = 1) -> Markup:
+    """Markdown (CommonMark plus tables) to HTML that is safe to put in a page. ``top_heading``
+    is the level a ``#`` heading gets, the others following it (at most ``h6``): text shown under
+    a page's own headings starts below them (``{{ body|markdown(4) }}`` under an ``h3``)."""
     if not text:
         return Markup("")
-    return Markup(sanitize_html(_parser.render(str(text))))
+    tokens = _parser.parse(str(text))
+    shift = max(0, min(5, int(top_heading) - 1))
+    if shift:
+        for token in tokens:
+            if token.type in ("heading_open", "heading_close"):
+                token.tag = f"h{min(6, int(token.tag[1]) + shift)}"
+    return Markup(sanitize_html(_parser.renderer.render(tokens, _parser.options, {})))
 
 
 def init_app(app: Flask) -> None:

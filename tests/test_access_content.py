@@ -40,6 +40,7 @@ from tests.conftest import api_token
 ENDPOINTS = {
     # public
     "static": "files", "auth.index": "redirect", "auth.login": "form", "health.healthz": "probe",
+    "health.favicon": "the icon",
     "api.create_token": "token", "api.docs": "API documentation", "api.openapi": "OpenAPI description",
     # the user's own
     "auth.logout": "skipped: ends the session", "auth.choose": "landing units", "auth.account": "preferences",

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import api_token
 
-PUBLIC = {"static", "auth.login", "auth.index", "health.healthz", "api.create_token",
+PUBLIC = {"static", "auth.login", "auth.index", "health.healthz", "health.favicon", "api.create_token",
           "api.openapi", "api.docs"}  # the API's description and its documentation page
 # Routes that belong to the user, not to a unit: the sibling test uses another user's objects.
 PERSONAL = {"auth.logout", "auth.choose", "auth.account", "auth.password", "auth.tokens", "auth.revoke",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, Callable
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, send_from_directory
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -88,6 +88,13 @@ def _details() -> dict:
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             figures[name] = {"error": exc.__class__.__name__}
     return figures
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """The icon browsers ask for on their own (the pages link /static/favicon.svg and .ico)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)
 
 
 @bp.route("/healthz")

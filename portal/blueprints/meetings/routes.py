@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import extract, select
 
 from portal import access, args
+from portal.clock import local_today
 from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.meetings import bp
 from portal.extensions import db
@@ -168,7 +169,7 @@ def detail(meeting_id: int):
         attendance={a.department_code: a for a in meeting.attendance},
         attendance_statuses=list(AttendanceStatus), departments=Department.all(),
         is_own_unit=meeting.unit_id == g.unit.id, form=ConfirmForm(),
-        decision_tasks=_decision_tasks(meeting),
+        decision_tasks=_decision_tasks(meeting), today=local_today(),
     )
 
 

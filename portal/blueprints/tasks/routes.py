@@ -216,7 +216,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         "submit": may_report and task.status in REPORTABLE_STATES and bool(reports),
         "review": access.can_review(user, task) and task.status == TaskStatus.SUBMITTED.value,
         "cascade": (may_issue and is_open and not reports
-                    and policy_for(task.unit.tier).child_tier is not None),
+                    and policy_for(task.unit.tier).child_tier is not None and svc.has_units_to_receive(task)),
         "reassign": may_issue and is_open and task.parent_id is not None,
         "edit": may_issue and is_open and task.parent_id is None,
         "cancel": access.can_review(user, task) and is_open,
@@ -235,6 +235,7 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
         streets_below=policy_for(task.unit.tier).child_tier not in (None, "street"),
         failed=failed, error=error, kept=request.form if failed else {}, counted=counted,
         counted_category=(db.session.get(ActivityCategory, task.counted_category) if task.is_counted else None),
+        leaf_figures=svc.leaf_figures(task) if passed_down else None,
     ), (error.status if error is not None else 200)
 
 
