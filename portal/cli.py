@@ -41,19 +41,21 @@ def register_cli(app: Flask) -> None:
     @click.option("--divisions", default=DEFAULT_DIVISIONS, show_default=True, help="division file to import")
     def seed_command(divisions: str) -> None:
         """Import Henan and create the demo accounts (idempotent)."""
+        from portal.metrics import rebuild_all
         from portal.services import ServiceError
-        from portal.services.demo import seed_demo
+        from portal.services.demo import STAGES, SeedLog, seed_demo
 
         started = time.monotonic()
-        try:
-            result = seed_demo(divisions, password=current_app.config["DEMO_PASSWORD"])
-        except ServiceError as exc:
-            db.session.rollback()
-            raise click.ClickException(exc.message)
-        db.session.commit()
-        from portal.metrics import rebuild_all
-
-        rebuild_all()  # the demo's figures, at once (later writes refresh them)
+        # The jobs' and the figures' log lines (hundreds) are counted per stage, and summed up below.
+        with SeedLog() as log:
+            try:
+                result = seed_demo(divisions, password=current_app.config["DEMO_PASSWORD"])
+            except ServiceError as exc:
+                db.session.rollback()
+                raise click.ClickException(exc.message)
+            db.session.commit()
+            log.stage = "figures"
+            rebuilt = rebuild_all()  # the demo's figures, at once (later writes refresh them)
         for line in result.report.lines():
             click.echo(line)
         click.echo(_("Accounts created: %(created)d; already there: %(existing)d.",
@@ -67,6 +69,19 @@ def register_cli(app: Flask) -> None:
         if result.activities:
             click.echo(_("Demo activities registered: %(activities)d; team members added: %(members)d.",
                          activities=result.activities["activities"], members=result.activities["members"]))
+        click.echo(_("Figures rebuilt: %(figures)d in %(seconds).1f s.", figures=rebuilt["figures"],
+                     seconds=rebuilt["seconds"]))
+        stage_names = {"units": _("the units"), "accounts": _("the accounts"), "meetings": _("the meetings"),
+                       "tasks": _("the tasks"), "activities": _("the activities"),
+                       "after_commit": _("the jobs queued by the seed, after its commit"),
+                       "figures": _("the figures")}
+        for stage in STAGES:
+            summary = log.summary(stage)
+            if summary is None or not summary["jobs"]:
+                continue  # (the figures' own line is above)
+            jobs = "、".join(f"{name} ×{count}" for name, count in sorted(summary["jobs"].items()))
+            click.echo(_("  Seeding %(stage)s: background jobs %(jobs)s (%(lines)d log lines not shown).",
+                         stage=stage_names[stage], jobs=jobs, lines=summary["lines"]))
         click.echo(_("Password of these accounts: the value of PORTAL_DEMO_PASSWORD (%(which)s). "
                      "For demos only: never use these accounts in production.",
                      which=_("set") if os.environ.get("PORTAL_DEMO_PASSWORD") else "portal-demo-2026"))

@@ -77,6 +77,25 @@ def discard_pending() -> int:
     return len(jobs)
 
 
+def withdraw(path: str, *args: Any) -> int:
+    """Take back the jobs ``path(*args)`` queued so far in the current transaction, with their
+    outbox rows, for a caller that runs that job itself right now (the demo seed runs each
+    cascade at once: without this the after-commit dispatch would run it a second time).
+    Returns how many were taken back."""
+    from portal.models.jobs import OutboxJob
+
+    session = db.session()
+    jobs = session.info.get(_PENDING) or []
+    mine = [job for job in jobs if job[0] == path and tuple(job[1]) == tuple(args)]
+    if not mine:
+        return 0
+    session.info[_PENDING] = [job for job in jobs if job not in mine]
+    ids = [job[4] for job in mine if job[4] is not None]
+    if ids:
+        session.execute(delete(OutboxJob).where(OutboxJob.id.in_(ids)))
+    return len(mine)
+
+
 def backend_name(app=None) -> str:
     app = app or current_app
     return "redis" if app.config.get("REDIS_URL") else "embedded"

@@ -105,13 +105,40 @@ def test_the_real_henan_file_counts_per_tier(app):
 
 
 def test_demo_seed_is_idempotent(app, monkeypatch):
+    from collections import Counter
+
+    import jobs.tasks
+    from portal.models import CascadeRun
+
     monkeypatch.setitem(app.config, "CLI_LOCALE", "en")
+    runs: Counter = Counter()
+    cascade = jobs.tasks.run_cascade
+
+    def counted_cascade(run_id):
+        runs[run_id] += 1
+        return cascade(run_id)
+
+    monkeypatch.setattr(jobs.tasks, "run_cascade", counted_cascade)
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
     assert "office-41\n" in first.output and "viewer-41" in first.output
+    # Each cascade runs once: the seed runs it at once, and the job queued for after the commit is taken back.
+    with app.app_context():
+        states = dict(db.session.execute(select(CascadeRun.id, CascadeRun.state)).all())
+    assert len(states) >= 10 and set(states.values()) == {"finished"}
+    assert runs == Counter({run_id: 1 for run_id in states})
+    # A calm output: the jobs' log lines summed up, one line per stage; one screen apart from the accounts.
+    import re
+
+    assert "Seeding the tasks: background jobs" in first.output, first.output
+    assert sum(int(n) for n in re.findall(r"run_cascade ×(\d+)", first.output)) == len(states), first.output
+    assert "Figures rebuilt:" in first.output and "INFO" not in first.output
+    screen = [line for line in first.output.splitlines() if not line.startswith("  ") or "Seeding" in line]
+    assert len(screen) <= 25, first.output
     second = runner.invoke(args=["demo", "seed"])
     assert "Accounts created: 0;" in second.output
+    assert sum(runs.values()) == len(states)  # seeding again passes nothing down again
     from portal.models import Membership, User
 
     with app.app_context():

@@ -2,7 +2,10 @@
 Jinshui and Zhongyuan districts and their streets. Idempotent."""
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Optional
 
 from flask import current_app
 from sqlalchemy import select
@@ -14,6 +17,72 @@ from portal.services.units import ImportReport, import_units, load_file
 
 LIAISON_UNITS = ("41", "4101", "410105", "410105001", "410105002")
 STREETS_OF = ("410105", "410102")
+
+
+class SeedLog(logging.Handler):
+    """While the demo seeds, the jobs' and the figures' INFO lines (hundreds of roll-ups and
+    refreshes) are counted per stage instead of printed; warnings and errors still show.
+    ``with SeedLog() as log: ...``, then :meth:`summary` gives one line per stage."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.stage = "units"
+        self.jobs: dict[str, Counter] = {}
+        self.lines: Counter = Counter()
+        self._handlers: list[logging.Handler] = []
+        self._level = logging.NOTSET
+
+    @staticmethod
+    def _loud(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            return
+        self.lines[self.stage] += 1
+        if record.name == "jobs" and isinstance(record.args, tuple) and len(record.args) >= 2:
+            self.jobs.setdefault(self.stage, Counter())[str(record.args[1])] += 1
+
+    def __enter__(self) -> "SeedLog":
+        global _active
+        root = logging.getLogger()
+        self._handlers = list(root.handlers)
+        for handler in self._handlers:
+            handler.addFilter(self._loud)
+        root.addHandler(self)
+        self._level = root.level
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)  # the INFO records are made, to be counted
+        _active = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _active
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._level)
+        for handler in self._handlers:
+            handler.removeFilter(self._loud)
+        _active = None
+
+    def summary(self, stage: str) -> Optional[dict]:
+        """``{"lines": n, "jobs": {job name: runs}}`` of a stage, None when it logged nothing."""
+        if not self.lines.get(stage):
+            return None
+        return {"lines": self.lines[stage], "jobs": dict(self.jobs.get(stage, {}))}
+
+
+_active: Optional[SeedLog] = None
+
+
+def _stage(name: str) -> None:
+    """The seed's stage, for the counted log lines."""
+    if _active is not None:
+        _active.stage = name
+
+
+#: The seed's stages, in order (see :func:`seed_demo`).
+STAGES = ("units", "accounts", "meetings", "tasks", "activities", "after_commit", "figures")
 
 
 @dataclass
@@ -37,8 +106,10 @@ def _office_units() -> list[Unit]:
 
 
 def seed_demo(divisions_path: str, *, password: str) -> SeedResult:
+    _stage("units")
     result = SeedResult(report=import_units(load_file(divisions_path)))
     db.session.flush()
+    _stage("accounts")
     # One hash for every demo account: the seed stays fast, and these are demo
     # accounts whose password is printed anyway.
     password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
@@ -65,11 +136,15 @@ def seed_demo(divisions_path: str, *, password: str) -> SeedResult:
             ensure(f"{dept.code}-{unit.code}", f"{unit.name}{dept.name_zh}联络员", unit, Role.LIAISON, dept.code)
     ensure("viewer-41", "河南省领导（只读）", Unit.by_code("41"), Role.VIEWER, None)
     db.session.flush()
+    _stage("meetings")
     result.meetings = seed_meetings()
+    _stage("tasks")
     result.tasks = seed_tasks()
     from portal.services import demo_activities  # the activity register, the teams, a counted target
 
+    _stage("activities")
     result.activities = demo_activities.seed()
+    _stage("after_commit")  # the jobs the seed queued run when the caller commits
     if result.activities.get("task"):
         result.tasks.append(result.activities["task"])
     return result
@@ -235,13 +310,16 @@ def _instance(parent, code: str):
 
 
 def _cascade_now(task, to, by):
-    """In the seed the fan-out job runs at once instead of waiting for the queue."""
-    from jobs.tasks import run_cascade
+    """In the seed the fan-out job runs at once instead of waiting for the queue, and only then:
+    the job the service queued for after the commit is taken back."""
+    from jobs import tasks as task_jobs
+    from portal import queue
     from portal.services import tasks as svc
 
     run = svc.cascade_task(task, to, by=by)
     db.session.flush()
-    run_cascade(run.id)
+    queue.withdraw("jobs.tasks.run_cascade", run.id)
+    task_jobs.run_cascade(run.id)
 
 
 def _demo_progress(root, lead: str) -> None:
