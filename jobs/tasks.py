@@ -48,10 +48,11 @@ _Target = namedtuple("_Target", "id parent_id code depth")
 
 
 def _fan_out(run: CascadeRun) -> int:
-    """Insert the instances set-based, in batches of BATCH units, committing after each so the
-    page shows the progress and a killed run keeps what it did (the first commit also marks
-    the run running; a run of one batch commits once here). For "tree" the units come level
-    by level, and each instance's parent is the instance of its parent unit."""
+    """Insert the instances set-based (one INSERT … SELECT a batch, or a level of it), in batches
+    of BATCH units, committing after each so the page shows the progress and a killed run keeps
+    what it did (the first commit also marks the run running; a run of one batch commits once
+    here). For "tree" the units come level by level, and each instance's parent is the instance
+    of its parent unit."""
     from portal.services import tasks as svc
 
     task = db.session.get(Task, run.task_id)
@@ -66,15 +67,12 @@ def _fan_out(run: CascadeRun) -> int:
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
         if parents is None:
-            db.session.execute(insert(Task), svc.instance_rows(task, batch, created_by_id=run.requested_by_id))
+            svc.insert_instances(task, [u.id for u in batch], created_by_id=run.requested_by_id)
         else:
             for depth in sorted({u.depth for u in batch}):  # a level's parents exist before it
                 level = [u for u in batch if u.depth == depth]
-                db.session.execute(insert(Task), svc.instance_rows(task, level, created_by_id=run.requested_by_id,
-                                                                   parents=parents))
-                parents.update(db.session.execute(select(Task.unit_id, Task.id).where(
-                    Task.unit_id.in_([u.id for u in level]),
-                    Task.parent_id.in_({parents[u.parent_id] for u in level}))).all())
+                parents.update(svc.insert_instances(task, [u.id for u in level], created_by_id=run.requested_by_id,
+                                                    parent_ids=sorted({parents[u.parent_id] for u in level})))
         # Counted with the batch: the new instances, and the task that is no longer a leaf.
         mark_dirty([task.unit_id, *(unit.id for unit in batch)])
         run.done += len(batch)
@@ -98,9 +96,11 @@ def _fan_out(run: CascadeRun) -> int:
 def _notify_assigned(task: Task, instance_ids: list[int]) -> None:
     """One INSERT … SELECT: each new instance's office and the liaisons of its departments hear
     of it (once: the dedupe key of ``_notify_many``)."""
-    from sqlalchemy import JSON, String, and_, cast, exists, literal
+    from sqlalchemy import JSON, String, and_, cast, literal, true
+    from sqlalchemy.dialects import postgresql, sqlite
 
     from portal.models import Unit
+    from portal.services import tasks as svc
 
     if not instance_ids:
         return
@@ -111,17 +111,20 @@ def _notify_assigned(task: Task, instance_ids: list[int]) -> None:
         seats = select(Membership.user_id, Task.id.label("task_id"), Unit.tier, Unit.code).distinct() \
             .select_from(Task).join(Unit, Unit.id == Task.unit_id).join(Membership, Membership.unit_id == Task.unit_id) \
             .join(User, User.id == Membership.user_id).where(
-                Task.id.in_(chunk), User.active.is_(True),
+                svc.unit_in(chunk, Task.id, "task_ids"), User.active.is_(True),
                 Membership.role.in_([Role.OFFICE_ADMIN.value, Role.OFFICE_STAFF.value])
                 | and_(Membership.role == Role.LIAISON.value, Membership.department_code.in_(task.departments))) \
             .subquery()
         task_id, user_id = cast(seats.c.task_id, String), cast(seats.c.user_id, String)
         key = literal(f"{kind}:", String) + task_id + ":" + user_id  # || on either backend
         link = literal("/", String) + seats.c.tier + "/" + seats.c.code + "/tasks/" + task_id + "/"
-        rows = select(seats.c.user_id, literal(kind), literal(params, JSON), link, key, literal(utcnow())).where(
-            ~exists().where(Notification.dedupe_key == key))
-        db.session.execute(insert(Notification).from_select(
-            ["user_id", "kind", "params", "link", "dedupe_key", "created_at"], rows))
+        # What was sent already (a job run twice) is skipped by the unique dedupe key, row by row,
+        # rather than by an anti-join that reads every notification's key. (The WHERE is SQLite's:
+        # an INSERT … SELECT with ON CONFLICT needs one to parse.)
+        rows = select(seats.c.user_id, literal(kind), literal(params, JSON), link, key, literal(utcnow())).where(true())
+        stmt = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Notification)
+        db.session.execute(stmt.from_select(["user_id", "kind", "params", "link", "dedupe_key", "created_at"], rows)
+                           .on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 CASCADE_LOCK = 41_0001  # advisory-lock namespace of cascade runs

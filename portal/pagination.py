@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from portal.extensions import db
 
@@ -28,8 +28,11 @@ COUNT_CAP = 10_000
 def capped_count(select_stmt, cap: int) -> int:
     """The number of rows of ``select_stmt``, counting no further than ``cap + 1``: a list of the
     province's 140,000 tasks reads 10,001 index entries, not every row."""
-    return db.session.scalar(select(func.count()).select_from(
-        select_stmt.order_by(None).limit(cap + 1).subquery()))
+    inner = select_stmt.order_by(None)
+    if not (inner._distinct or inner._group_by_clauses or inner._having_criteria):
+        # Only whether a row is there: no column to carry (an index-only scan where one fits).
+        inner = inner.with_only_columns(literal_column("1"), maintain_column_froms=True)
+    return db.session.scalar(select(func.count()).select_from(inner.limit(cap + 1).subquery()))
 
 
 def paginate(select_stmt, per_page: int | None = None, page: int | None = None, cap: int | None = None,

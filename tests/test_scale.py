@@ -96,6 +96,49 @@ def test_capped_count_is_exact_below_the_cap_and_says_more_above_it(app, many_ta
         db.session.remove()
 
 
+def test_capped_count_counts_joined_and_distinct_statements_as_their_rows(app, many_tasks):
+    """The count reads no column of the rows, but keeps their joins, filters and DISTINCT."""
+    from portal.pagination import capped_count
+
+    with app.app_context():
+        joined = select(Task).join(Unit, Unit.id == Task.unit_id).where(Unit.code == "410105001")
+        assert capped_count(joined, 100) == len(db.session.scalars(joined).all()) == 5
+        distinct = select(Task.unit_id).distinct()
+        assert capped_count(distinct, 100) == len(db.session.scalars(distinct).all()) == 9
+        assert capped_count(distinct, 3) == 4  # counted no further than the cap and one
+
+
+def test_task_page_lists_children_by_unit_code_and_counts_only_what_the_reader_may_open(
+        client, tree, people, run_in_app, run_jobs):
+    """A reader above sees every child in unit-code order (no filter: the index's order); a
+    liaison of a street sees only its own unit's instance, and the count says one."""
+    from tests.conftest import Browser
+
+    def make():
+        task = svc.create_task(Unit.by_code("410105"), {"title": "区级任务", "lead_department": "edu",
+                                                        "due_date": TODAY}, by=_user("office-410105"))
+        svc.cascade_task(task, "children", by=_user("office-410105"))
+        return task.id
+    task_id = run_in_app(make)
+    run_jobs()
+    children = run_in_app(lambda: [(t.unit_code, t.unit.name) for t in db.session.scalars(
+        select(Task).where(Task.parent_id == task_id))])
+    assert len(children) >= 2
+    in_order = [code for code, _name in sorted(children)]
+    for username, expected in (("office-410105", in_order), ("viewer-4101", in_order)):
+        shown = run_in_app(lambda: [t.unit_code for t in db.session.scalars(
+            access.visible_children(_user(username), db.session.get(Task, task_id)))])
+        assert shown == expected, username
+    assert run_in_app(lambda: [t.unit_code for t in db.session.scalars(
+        access.visible_children(_user("edu-410105"), db.session.get(Task, task_id)))]) == []
+    b = Browser(client)
+    b.login("office-410105")
+    page = b.get(f"/district/410105/tasks/{task_id}/?lang=en").get_data(as_text=True)
+    table = page[page.index('id="children-table"'):]
+    positions = [table.index(name) for _code, name in sorted(children)]
+    assert positions == sorted(positions)
+
+
 def test_capped_count_on_the_page_and_in_the_api(app, client, many_tasks, monkeypatch):
     import portal.pagination
 
@@ -142,7 +185,9 @@ def test_cascade_down_the_whole_tree_gives_the_instances_of_level_by_level(tree,
         rows = db.session.scalars(select(Task).where(Task.root_id == root_id)).all()
         by_id = {t.id: t for t in rows}
         return sorted((t.unit.code, by_id[t.parent_id].unit.code if t.parent_id else None, t.status, t.version,
-                       t.lead_department_code, tuple(t.co_department_codes), t.due_date, t.unit_code) for t in rows)
+                       t.lead_department_code, tuple(t.co_department_codes), t.due_date, t.unit_code, t.description,
+                       t.weight, t.progress, t.target_name, t.target_unit, t.target_value, t.counted_category,
+                       t.actual_value, t.decision_id, t.cancel_reason) for t in rows)
     level_shape, tree_shape = run_in_app(lambda: shape(by_level)), run_in_app(lambda: shape(by_tree))
     assert len(tree_shape) == 8  # the province and the 7 units below it in Henan
     assert tree_shape == level_shape
