@@ -106,12 +106,17 @@ def test_task_page_and_excel_name_the_agencies(new_browser, tree, people, run_in
             "title": "社区学校标准化建设", "lead_department": "edu", "co_departments": ["civil", "finance"],
             "due_date": date(2026, 12, 31)}, by=office)
         db.session.flush()
+        svc.report_progress(task, {"percent": 30, "narrative": "已启动"},
+                            by=db.session.get(User, people["civil-410105"].id))
         return task.id
     task_id = run_in_app(make)
     b = new_browser()
     b.login("office-410105")
     page = b.get(f"/district/410105/tasks/{task_id}/").get_data(as_text=True)
-    assert "金水区教育体育局" in page and "金水区民政局（测试）" in page and "金水区财政局" in page
+    definition = page.split('id="definition"', 1)[1].split("</section>", 1)[0]
+    assert "金水区教育体育局" in definition and "金水区民政局（测试）" in definition and "金水区财政局" in definition
+    reports = page.split('id="reports"', 1)[1].split("</section>", 1)[0]
+    assert "金水区民政局（测试）" in reports  # the reporting liaison's department
     sheet = load_workbook(io.BytesIO(b.get("/district/410105/tasks/export.xlsx").data))["任务清单"]
     cells = [c for row in sheet.iter_rows(values_only=True) for c in row]
     assert "金水区教育体育局" in cells and "金水区民政局（测试）、金水区财政局" in cells
