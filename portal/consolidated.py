@@ -98,35 +98,36 @@ def is_flow(key: str) -> bool:
     return REGISTRY[key].kind == "flow"
 
 
-def has_trend(key: str) -> bool:
+def has_trend(key: str, department: Optional[str] = None) -> bool:
     """Whether the figure has a value per period to compare with the previous one: the flows, and
-    the task figures (their value at the end of an ended period)."""
+    the task figures (their value at the end of an ended period). A department view's figures
+    (``departments.*``) are as of now."""
     from portal.metrics import has_history
 
-    if key == "overdue_share":
+    if key == "overdue_share" or department:
         return False
     if key in INDICATORS:
         key = INDICATORS[key].numerator
     return REGISTRY[key].kind == "flow" or has_history(key)
 
 
-def at_period_end(key: str, period: str) -> bool:
+def at_period_end(key: str, period: str, department: Optional[str] = None) -> bool:
     """Whether a stock's figure for the period is its value at the period's end (a task figure of
     an ended period) rather than as of now."""
     from portal.metrics import ended_month, has_history
 
-    if key == "overdue_share" or is_flow(key):
+    if key == "overdue_share" or department or is_flow(key):
         return False
     base = INDICATORS[key].numerator if key in INDICATORS else key
     return has_history(base) and ended_month(period) is not None
 
 
-def as_of(key: str, period: str) -> Optional[str]:
+def as_of(key: str, period: str, department: Optional[str] = None) -> Optional[str]:
     """What a stock's figure for the period is, in words: its value at the end of an ended period
-    (2026年10月底), or as of now; ``None`` for a flow (the period's sum)."""
+    (2026年10月末), or as of now; ``None`` for a flow (the period's sum)."""
     if is_flow(key):
         return None
-    if at_period_end(key, period):
+    if at_period_end(key, period, department):
         return _("at the end of %(period)s", period=period_label(period))
     return _("as of now")
 

@@ -447,6 +447,10 @@ def test_key_figures_show_the_trend_against_the_previous_period(app, browser, tr
     # A past month's figure opens the instances as they stood at its end.
     records = browser.get(f"/district/410105/dashboard/records/tasks.overdue?period={m2}").get_data(as_text=True)
     assert [row[1] for row in _cells_of_records(records)] == ["X"]
+    # The department view's figures keep no history: as of now, without a trend, and it says so.
+    edu = browser.get(f"/district/410105/dashboard/?period={m1}&department=edu").get_data(as_text=True)
+    card = re.search(r'id="figure-completion_rate".*?</a>', edu, re.S).group(0)
+    assert "截至目前" in card and "▲" not in card and "上期" not in card
 
 
 @pytest.fixture

@@ -104,12 +104,14 @@ def _workbook(unit, period, figures, previous, ranking, reporting, monthly, depa
     rows = []
     for key in keys:
         now, before = figures.value(key), previous.value(key)
-        trend = cv.has_trend(key)
+        trend = cv.has_trend(key, department.code if department else None)
         change = None if now is None or before is None or not trend else round(now - before, 4)
         rows.append([cv.label(key), _cell_value(key, now),
                      _cell_value(key, before) if trend else None,
                      _cell_value(key, change) if change is not None else None,
-                     "按期间合计" if cv.is_flow(key) else ("期末值" if cv.at_period_end(key, period) else "截至目前")])
+                     "按期间合计" if cv.is_flow(key) else
+                     ("期末值" if cv.at_period_end(key, period, department.code if department else None)
+                      else "截至目前")])
     ws = _sheet(wb, SHEETS["figures"], title("主要指标"), ["指标", "本期", f"上期（{cv.period_label(cv.previous_period(period))}）",
                                                           "变化", "口径"], rows, [None, None, None, None, None])
     for index, key in enumerate(keys, start=3):  # rates as percentages, row by row
