@@ -71,6 +71,8 @@ def _seed(run_in_app, run_jobs, people) -> dict:
         select(Task.id).where(Task.parent_id == ids["task"], Task.unit_code == "410105001")))
     run_in_app(lambda: tsvc.report_progress(db.session.get(Task, ids["street_task"]), {
         "percent": 40, "actual_value": 80, "narrative": "开展培训两次"}, by=user("edu-410105001")))
+    run_in_app(lambda: tsvc.send_notice(db.session.get(Task, ids["street_task"]), "请补充培训照片。",
+                                        by=user("office-410105")))
     run_jobs()
 
     def meeting():
@@ -153,6 +155,11 @@ def _fetch_all(app, ids) -> list[tuple[str, str, str]]:
         response = browsers[account].get(url)
         assert response.status_code == status, (name, url, response.status_code)
         fetched.append((name, url, response.get_data(as_text=True)))
+    # The pages carry what the checks are about: several unread notifications (each with its own
+    # form, where the CSRF field's id was repeated), the minutes and a decision past its due date.
+    pages = {name: html for name, _url, html in fetched}
+    assert pages["notifications"].count("list-group-item-warning") >= 2
+    assert 'id="minutes-body"' in pages["minutes page (reader)"] and "overdue-badge" in pages["meeting page"]
     return fetched
 
 
