@@ -223,6 +223,30 @@ def instances_below(task: Task) -> dict[int, int]:
     return found
 
 
+def has_units_to_receive(task: Task) -> bool:
+    """Whether some unit below the task's unit has no instance of it yet (one query): when every
+    unit below has one, passing down has nothing left to do and the page does not offer it."""
+    has_instance = select(Task.id).where(Task.unit_id == Unit.id, Task.root_id == (task.root_id or task.id)).exists()
+    return db.session.scalar(select(Unit.id).where(Unit.subtree_clause(task.unit), Unit.id != task.unit_id,
+                                                   ~has_instance).limit(1)) is not None
+
+
+def leaf_figures(task: Task) -> tuple[int, int]:
+    """(leaf instances below the task that are not cancelled, how many of them have reported): the
+    units its rolled-up progress is taken across, in one query ("0.4% across 2,786 units, 12 reported")."""
+    from sqlalchemy.orm import aliased
+
+    child = aliased(Task)
+    leaf = ~select(child.id).where(child.parent_id == Task.id).exists()
+    reported = select(TaskReport.id).where(TaskReport.task_id == Task.id).exists()
+    total, with_reports = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(case((reported, 1), else_=0)), 0))
+        .select_from(Task).join(Unit, Unit.id == Task.unit_id)
+        .where(Task.root_id == (task.root_id or task.id), Task.id != task.id, Unit.subtree_clause(task.unit),
+               Task.status != T.CANCELLED.value, leaf)).one()
+    return int(total), int(with_reports)
+
+
 def insert_instances(task: Task, unit_ids: list[int], *, created_by_id: Optional[int],
                      parent_ids: Optional[list[int]] = None) -> dict[int, int]:
     """Insert the child instances of ``task`` at ``unit_ids`` in one INSERT … SELECT: each keeps
