@@ -67,7 +67,8 @@ class Task(db.Model):
     #: The unit's code, copied (codes never change): the lists' order (due date, unit code, id)
     #: is then one index on this table (``ix_tasks_list_order``), with no sort across the join.
     unit_code: Mapped[str] = mapped_column(String(16), default=_code_of_unit)
-    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    #: Indexed with the unit's code (``ix_tasks_parent_order``): a task's children in the page's order.
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     root_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     decision_id: Mapped[Optional[int]] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"), index=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -105,7 +106,8 @@ class Task(db.Model):
                                                               order_by="SupervisionNotice.id.desc()")
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_tasks_list_order", "due_date", "unit_code", "id"),)
+    __table_args__ = (Index("ix_tasks_list_order", "due_date", "unit_code", "id"),
+                      Index("ix_tasks_parent_order", "parent_id", "unit_code", "id"))
 
     @property
     def status_enum(self) -> TaskStatus:

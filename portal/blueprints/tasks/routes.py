@@ -180,7 +180,9 @@ def _render_detail(task: Task, *, failed: str | None = None, error: ServiceError
     # Passed down or not decides what can be done here; which instances below are shown is the reader's.
     passed_down = db.session.scalar(select(Task.id).where(Task.parent_id == task.id).limit(1)) is not None
     children = db.session.scalars(access.visible_children(user, task).limit(CHILDREN_SHOWN)).all()
-    child_counts = task.child_summary(access.visible_tasks_clause(user)) if children else {}
+    # A reader of the units below counts every child (by ``ix_tasks_parent_order``, no subtree filter).
+    child_counts = (task.child_summary(*(() if access.reads_below(user, task.unit)
+                                         else (access.visible_tasks_clause(user),))) if children else {})
     reports = db.session.scalars(
         select(TaskReport).where(TaskReport.task_id == task.id)
         .options(selectinload(TaskReport.evidence), selectinload(TaskReport.reported_by))
