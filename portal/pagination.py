@@ -43,6 +43,11 @@ def paginate(select_stmt, per_page: int | None = None, page: int | None = None, 
     pagination = db.paginate(select_stmt, page=page or page_number(),
                              per_page=per_page or current_app.config["PAGE_SIZE"], error_out=False,
                              max_per_page=max_per_page, count=False)
+    if 0 < len(pagination.items) < pagination.per_page or (pagination.page == 1 and not pagination.items):
+        # A page that is not full is the last one: its rows tell the total, with no count.
+        pagination.total = (pagination.page - 1) * pagination.per_page + len(pagination.items)
+        pagination.capped = False
+        return pagination
     cap = max(COUNT_CAP if cap is None else cap, (pagination.page + 1) * pagination.per_page)  # the pager always knows if a next page exists
     counted = capped_count(select_stmt, cap)
     pagination.total = min(counted, cap)

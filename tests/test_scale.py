@@ -96,6 +96,27 @@ def test_capped_count_is_exact_below_the_cap_and_says_more_above_it(app, many_ta
         db.session.remove()
 
 
+def test_a_page_that_is_not_full_gives_the_total_without_a_count(app, many_tasks, monkeypatch):
+    import portal.pagination
+    from portal.pagination import paginate
+
+    with app.test_request_context("/"):
+        stmt = svc.task_list(Unit.by_code("41"), _user("office-41"), today=TODAY, scope="subtree")
+        rows = len(db.session.scalars(stmt).all())
+        full = paginate(stmt, per_page=rows - 1)  # a full first page: counted
+        assert (full.total, full.capped, full.has_next) == (rows, False, True)
+
+        def no_count(*args):
+            raise AssertionError("counted")
+        monkeypatch.setattr(portal.pagination, "capped_count", no_count)
+        last = paginate(stmt, per_page=rows - 1, page=2)
+        assert (last.total, last.capped, last.has_next, len(last.items)) == (rows, False, False, 1)
+        one = paginate(stmt, per_page=rows + 5)
+        assert (one.total, one.capped, one.has_next, one.pages) == (rows, False, False, 1)
+        empty = paginate(stmt.where(Task.title == "没有这个任务"))
+        assert (empty.total, empty.capped, empty.items) == (0, False, [])
+
+
 def test_capped_count_counts_joined_and_distinct_statements_as_their_rows(app, many_tasks):
     """The count reads no column of the rows, but keeps their joins, filters and DISTINCT."""
     from portal.pagination import capped_count
