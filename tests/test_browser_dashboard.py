@@ -74,11 +74,16 @@ def test_the_province_walks_down_to_a_street_through_the_consolidated_views(
         page.goto(live_server + "/province/41/dashboard/")
         expect(page.locator("#ranking tbody tr")).to_have_count(18)
         # The map of the 18 cities and the charts are drawn: a canvas with pixels in each.
-        for chart in ("chart-map", "chart-children", "chart-monthly"):
+        charts = ("chart-map", "chart-children", "chart-monthly", "chart-monthly-tasks", "chart-activities")
+        for chart in charts:
             expect(page.locator(f"#{chart}[data-drawn='1'] canvas")).to_have_count(1)
         page.wait_for_timeout(300)
-        for chart in ("chart-map", "chart-children", "chart-monthly"):
+        for chart in charts:
             assert page.evaluate(DRAWN, chart) > 1000, f"{chart} is blank"
+        # The key figures say what they are: the running month's task figures as of now, with a trend.
+        expect(page.locator("#figure-completion_rate .as-of")).to_have_text("截至目前")
+        expect(page.locator("#figure-tasks-overdue .trend")).to_contain_text("上期")
+        expect(page.locator("#activity-ranking tbody tr")).to_have_count(18)
         page.screenshot(path=str(artifacts / "dashboard-province-zh.png"), full_page=True)
 
         # The ranking's row opens the city, then its district, then a street.
