@@ -184,3 +184,47 @@ def test_activity_page_and_register_excel_name_the_agencies(new_browser, tree, p
     assert "金水区教育体育局" in listed and "金水区民政局（测试）、共青团金水区委员会" in listed
     names = [c.value for c in wb["类别和部门"]["E"]]
     assert names[1] == "本单位机构名称" and "金水区教育体育局" in names
+
+
+def test_lists_name_each_rows_agency_from_one_query(app, new_browser, tree, people, run_in_app):
+    """The subtree task list and activity register name each row's department by its agency at the
+    row's unit (金水区教育体育局, 经八路街道教育办, 花园路街道教育办), read in one query for the page."""
+    from sqlalchemy import event
+
+    from portal.models import User
+    from portal.services import activities as acts
+    from portal.services import tasks as svc
+
+    _named(run_in_app, tree, people)
+
+    def make():
+        for code in ("410105", "410105001", "410105002"):
+            unit = db.session.merge(tree[code])
+            office = db.session.get(User, people[f"office-{code}"].id)
+            svc.create_task(unit, {"title": f"任务{code}", "lead_department": "edu", "due_date": date(2026, 12, 31)},
+                            by=office)
+            acts.create_activity(unit, {"title": f"活动{code}", "category": "legal", "start_date": "2026-03-05",
+                                        "lead_department": "edu", "participants": {"youth": 1}}, by=office)
+    run_in_app(make)
+    b = new_browser()
+    b.login("office-410105")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "department_agencies" in statement:
+            statements.append(statement)
+    with app.app_context():
+        from portal.extensions import db as database
+
+        engine = database.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        tasks = b.get("/district/410105/tasks/?scope=subtree").get_data(as_text=True)
+        assert len(statements) == 1
+        activities = b.get("/district/410105/activities/?scope=subtree&period=2026").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 2  # one per page
+    for page in (tasks, activities):
+        for name in ("金水区教育体育局", "经八路街道教育办", "花园路街道教育办"):
+            assert name in page, name

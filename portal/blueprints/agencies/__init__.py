@@ -18,4 +18,14 @@ def agency_template_global(code, unit=None) -> str:
     return agency_name(unit if unit is not None else g.get("unit"), code)
 
 
+@bp.app_template_global("load_agencies")
+def load_agencies_template_global(units) -> str:
+    """``{{ load_agencies(rows|map(attribute='unit')) }}`` before a list naming departments at many
+    units: their agency names in one query (it prints nothing)."""
+    from portal.services.agencies import agency_names_for
+
+    agency_names_for(units)
+    return ""
+
+
 from portal.blueprints.agencies import routes  # noqa: E402,F401
