@@ -391,3 +391,17 @@ def test_two_offices_asking_at_once_get_two_numbers(app, people, run_in_app):
         thread.join(30)
     assert not errors, errors
     assert sorted(numbers) == [1, 2]
+
+
+@pytest.mark.parametrize("username,url,shown", [
+    ("office-41", "/province/41/dashboard/", True),
+    ("office-410105", "/district/410105/dashboard/", True),
+    ("office-410105001", "/street/410105001/dashboard/", False),   # a street has none
+])
+def test_the_consolidated_view_links_its_briefings_only_where_they_exist(new_browser, people, username, url, shown):
+    b = new_browser()
+    b.login(username)
+    page = b.get(url)
+    assert page.status_code == 200
+    link = f'href="{url}briefings/'
+    assert (link in page.get_data(as_text=True)) is shown
