@@ -1,5 +1,7 @@
 def test_healthz_reports_database_and_job_backend(client, app):
-    body = client.get("/healthz").get_json()
+    assert client.get("/healthz").get_json() == {"status": "ok"}  # anonymous: the status alone
+    app.config["HEALTHZ_TOKEN"] = "smoke-token-123"
+    body = client.get("/healthz", headers={"Authorization": "Bearer smoke-token-123"}).get_json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["jobs"]["backend"] == ("redis" if app.config.get("REDIS_URL") else "embedded")

@@ -1,9 +1,11 @@
 """GET /healthz: the database and the job backend, and their state.
 
-Anyone (a load balancer, an uptime monitor) gets the status and the backends.
-Operational details (queue length, failed jobs, and whatever else is declared
-in :data:`DETAILS`) are shown only to a monitor that sends the configured
-``HEALTHZ_TOKEN`` as a bearer token, or to a logged-in office administrator.
+Anyone (a load balancer, an uptime monitor) gets the status alone: ``{"status":
+"ok"}`` with 200, or ``{"status": "degraded"}`` with 503. The backends and the
+operational details (queue length, failed jobs, and whatever else is declared in
+:data:`DETAILS`) are shown only to a monitor that sends the configured
+``HEALTHZ_TOKEN`` as a bearer token, or to a logged-in office administrator of a
+root unit (the province): they are the whole portal's, not one unit's.
 """
 from __future__ import annotations
 
@@ -73,8 +75,9 @@ def _may_see_details() -> bool:
     from portal.models import Role
 
     try:  # the session's user comes from the database, which may be the thing that is down
-        return current_user.is_authenticated and any(
-            m.role == Role.OFFICE_ADMIN.value for m in access.memberships_of(current_user))
+        return current_user.is_authenticated and current_user.is_active and any(
+            m.role == Role.OFFICE_ADMIN.value and m.unit.parent_id is None
+            for m in access.memberships_of(current_user))
     except Exception:  # noqa: BLE001
         db.session.rollback()
         return False
@@ -112,9 +115,9 @@ def healthz():
         except Exception as exc:  # noqa: BLE001
             jobs.update(ok=False, error=exc.__class__.__name__)
     ok = database["ok"] and jobs["ok"]
-    body = {"status": "ok" if ok else "degraded", "database": database, "jobs": jobs}
+    body = {"status": "ok" if ok else "degraded"}
     if _may_see_details():
-        body["details"] = _details()
+        body.update(database=database, jobs=jobs, details=_details())
     response = jsonify(body)
     response.status_code = 200 if ok else 503
     response.headers["Cache-Control"] = "no-store"
