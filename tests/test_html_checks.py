@@ -141,6 +141,8 @@ def _pages(ids: dict) -> list[tuple[str | None, str, str, int]]:
         ("office-410105001", "activity register upload", f"{s}/activities/import", 200),
         ("office-410105", "password form", "/account/password", 200),
         ("office-410105", "API tokens", "/account/tokens", 200),
+        ("office-410105", "agency names", f"{d}/agencies/", 200),
+        ("office-410105", "briefings", f"{d}/dashboard/briefings/", 200),
         ("viewer-41", "workspace home (viewer)", "/province/41/", 200),
         ("office-410105", "API docs", "/api/v1/docs", 200),
         ("edu-410105001", "error page 403", f"{s}/accounts/", 403),
