@@ -256,3 +256,65 @@ def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, peop
         server.server_close()
         thread.join(timeout=5)
     assert failed == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed: run `make browser-deps`")
+def test_the_pass_down_progress_still_refreshes_itself_through_data_hx_attributes(app, people, run_in_app):
+    """htmx 2 reads ``data-hx-*`` (the form the Nu checker accepts): the progress box polls every
+    second while the cascade is queued and shows the end without a reload."""
+    import socket
+    import threading
+
+    from playwright.sync_api import expect, sync_playwright
+    from werkzeug.serving import make_server
+
+    from portal.models import CascadeRun
+    from tests.conftest import PASSWORD
+
+    task_id = _task(run_in_app, people)
+
+    def queued():
+        run = CascadeRun(task_id=task_id, target="children", total=2, state="queued",
+                         requested_by_id=people["office-410105"].id)
+        db.session.add(run)
+        db.session.flush()
+        return run.id
+    run_id = run_in_app(queued)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+            page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(10_000)
+            page.goto(base + "/login")
+            page.fill("#username", "office-410105")
+            page.fill("#password", PASSWORD)
+            with page.expect_navigation():
+                page.click("form button[type=submit]")
+            polls = []
+            page.on("request", lambda r: polls.append(r.url) if r.headers.get("hx-request") == "true" else None)
+            page.goto(f"{base}{D}/tasks/{task_id}/cascade/{run_id}")
+            expect(page.locator("#cascade-run")).to_have_attribute("data-state", "queued")
+            expect(page.locator("#cascade-run")).to_have_attribute("data-hx-trigger", "every 1s")
+
+            def finish():
+                run = db.session.get(CascadeRun, run_id)
+                run.state, run.done = "finished", 2
+            run_in_app(finish)
+            expect(page.locator("#cascade-run")).to_have_attribute("data-state", "finished")
+            expect(page.locator("#cascade-count")).to_contain_text("2")
+            assert polls and all(f"/cascade/{run_id}" in url for url in polls)
+            # Finished: no more polling attributes on the swapped-in box.
+            assert page.locator("#cascade-run").get_attribute("data-hx-get") is None
+            chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
