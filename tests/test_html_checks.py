@@ -98,6 +98,7 @@ def _seed(run_in_app, run_jobs, people) -> dict:
         "name": "张老师", "role": "member", "kind": "veteran", "phone": "13812345678",
         "joined_on": (today - timedelta(days=30)).isoformat(), "left_on": None}, by=user("office-410105001")).id)
     run_jobs()
+    ids["liaison_id"] = people["edu-410105"].id
     ids["year"] = today.year
     ids["month"] = today.strftime("%Y-%m")
     return ids
@@ -125,6 +126,8 @@ def _pages(ids: dict) -> list[tuple[str | None, str, str, int]]:
         ("edu-410105001", "notifications", "/notifications/", 200),
         ("office-410105", "account page", "/account", 200),
         ("office-410105", "accounts admin", f"{d}/accounts/", 200),
+        ("office-410105", "account detail", f"{d}/accounts/{ids['liaison_id']}", 200),
+        ("office-410105", "new account form", f"{d}/accounts/new", 200),
         ("office-410105", "audit", f"{d}/accounts/audit", 200),
         ("office-410105001", "activities register", f"{s}/activities/", 200),
         ("office-410105001", "activity page", f"{s}/activities/{ids['activity']}/", 200),

@@ -318,3 +318,24 @@ def test_the_pass_down_progress_still_refreshes_itself_through_data_hx_attribute
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_the_role_is_chosen_not_defaulted_on_the_new_account_form(new_browser, people, run_in_app):
+    office = _as(new_browser, "office-410105")
+    page = office.get(f"{D}/accounts/new").get_data(as_text=True)
+    select = re.search(r'<select class="form-select" id="role" name="role" required>(.*?)</select>', page, re.S).group(1)
+    assert re.match(r'\s*<option value="" selected>请选择…</option>', select) and 'value="liaison"' in select
+    # Sent without a role: refused, the field named, no account made.
+    response = office.post_form(f"{D}/accounts/new", {
+        "username": "no-role", "display_name": "无角色", "password": "initial-pass-1",
+        "unit_code": "410105001", "role": "", "department": ""})
+    text = response.get_data(as_text=True)
+    assert response.status_code in (200, 400) and 'id="role" name="role" required' in text
+    assert re.search(r'form-select is-invalid" id="role"', text)
+    assert run_in_app(lambda: db.session.scalar(select_user("no-role"))) is None
+
+
+def select_user(name):
+    from portal.models import User as Account
+
+    return select(Account.id).where(Account.username == name)
