@@ -96,6 +96,33 @@ def test_capped_count_is_exact_below_the_cap_and_says_more_above_it(app, many_ta
         db.session.remove()
 
 
+def test_the_only_root_lists_its_subtree_without_a_filter_and_the_same_rows(many_tasks, run_in_app):
+    """With 湖北省 moved below 河南省 (its path too), 河南省 is the tree's one root: its subtree list
+    has no unit filter, and gives the rows the old statement gives; a city's still filters."""
+    def move():
+        hubei = Unit.by_code("42")
+        hubei.parent_id, hubei.path = Unit.by_code("41").id, "/41/42/"
+    run_in_app(move)
+
+    def compare():
+        unit, city = Unit.by_code("41"), Unit.by_code("4101")
+        for username in ("office-41", "viewer-41"):
+            user = _user(username)
+            for kwargs in ({"scope": "subtree"}, {"scope": "subtree", "overdue": True}):
+                stmt = svc.task_list(unit, user, today=TODAY, **kwargs)
+                assert "unit_id" not in str(stmt.whereclause)  # None, or the overdue filter alone
+                new = [t.id for t in db.session.scalars(stmt)]
+                old = [t.id for t in db.session.scalars(_old_task_list(unit, user, today=TODAY, **kwargs))]
+                assert new == old and new, (username, kwargs)
+            assert any(t.unit_code == "42" for t in db.session.scalars(svc.task_list(unit, user, today=TODAY,
+                                                                                     scope="subtree")))
+            city_stmt = svc.task_list(city, user, today=TODAY, scope="subtree")
+            assert "unit_id" in str(city_stmt.whereclause)
+            assert [t.id for t in db.session.scalars(city_stmt)] == [
+                t.id for t in db.session.scalars(_old_task_list(city, user, today=TODAY, scope="subtree"))]
+    run_in_app(compare)
+
+
 def test_a_page_that_is_not_full_gives_the_total_without_a_count(app, many_tasks, monkeypatch):
     import portal.pagination
     from portal.pagination import paginate

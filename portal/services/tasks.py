@@ -646,14 +646,18 @@ def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", statu
     query on ``units.path``) and passed as one array: the planner then knows how many units the
     list covers whatever the units' statistics say (with ``IN (SELECT … LIKE …)`` it guessed one
     unit on fresh data and sorted all 147,000 rows to show 20), and picks the index's order for a
-    province or a city and the unit index for a district. A task's unit is loaded with the page
+    province or a city and the unit index for a district; the one root of the tree, read whole by
+    the reader, needs no filter at all (every task is in its subtree). A task's unit is loaded with the page
     (one query for its units), its lead department from the session's department catalogue."""
     stmt = select(Task).options(selectinload(Task.unit), lazyload(Task.lead_department))
     if scope == "subtree":
         units = select(Unit.id).where(Unit.subtree_clause(unit))
         if not access.reads_below(user, unit):  # the whole subtree, or (a liaison here) only what it may open
             units = units.where(access.visible_units_clause(user))
-        stmt = stmt.where(unit_in(db.session.scalars(units).all()))
+            stmt = stmt.where(unit_in(db.session.scalars(units).all()))
+        elif not _is_whole_tree(unit):
+            stmt = stmt.where(unit_in(db.session.scalars(units).all()))
+        # else: the only root (the province), read whole: every task is in its subtree, no filter at all
     elif scope == "mine":
         stmt = stmt.where(Task.unit_id == unit.id, Task.department_clause(access.liaison_departments(user, unit)))
     else:
@@ -670,6 +674,12 @@ def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", statu
     if q:
         stmt = stmt.where(Task.title.contains(q, autoescape=True))
     return stmt.order_by(Task.due_date, Task.unit_code, Task.id)
+
+
+def _is_whole_tree(unit: Unit) -> bool:
+    """Whether ``unit`` is the one root of the tree (every unit, and so every task, is below it)."""
+    return unit.parent_id is None and db.session.scalar(
+        select(Unit.id).where(Unit.parent_id.is_(None), Unit.id != unit.id).limit(1)) is None
 
 
 def unit_in(unit_ids: list[int], column=None, name: str = "unit_ids"):
