@@ -124,9 +124,30 @@ def unit_or_404(user: User, code: str, permission: Permission = Permission.VIEW)
 
 # --- joint meetings -------------------------------------------------------
 
+def meeting_issued(meeting) -> bool:
+    """Whether the meeting has left its draft: until the invitations go out (draft -> agenda
+    open), a meeting is the convening office's alone, like draft minutes. A meeting cancelled
+    while still a draft (no notice was ever issued) stays the office's."""
+    from portal.models import MeetingStatus
+
+    if meeting.status == MeetingStatus.DRAFT.value:
+        return False
+    return not (meeting.status == MeetingStatus.CANCELLED.value and meeting.notice_issued_on is None)
+
+
+def _meeting_issued_clause():
+    from portal.models import Meeting, MeetingStatus
+
+    return Meeting.status.not_in([MeetingStatus.DRAFT.value, MeetingStatus.CANCELLED.value]) | (
+        (Meeting.status == MeetingStatus.CANCELLED.value) & Meeting.notice_issued_on.is_not(None))
+
+
 def can_see_meeting(user: User, meeting) -> bool:
     """The convening unit's readers (and the offices above it), and the
-    offices of the lower units invited to the meeting."""
+    offices of the lower units invited to the meeting. A draft only the
+    convening office (and the offices above it)."""
+    if not meeting_issued(meeting):
+        return can_convene(user, meeting)
     if can(user, Permission.VIEW, meeting.unit):
         return True
     return any(can(user, Permission.ACT, inv.unit) or _viewer_over(user, inv.unit)
@@ -139,13 +160,16 @@ def visible_meetings_clause(user: User):
     from portal.models import Meeting, MeetingUnitInvitation
 
     clauses = []
+    issued = _meeting_issued_clause()
     for m in memberships_of(user):
         if m.role_enum is Role.LIAISON:
-            clauses.append(Meeting.unit_id == m.unit_id)
+            clauses.append(issued & (Meeting.unit_id == m.unit_id))
             continue
-        # Offices and viewers: meetings convened in their subtree, and those a unit of their subtree is invited to.
-        clauses.append(Meeting.unit_id.in_(select(Unit.id).where(Unit.subtree_clause(m.unit))))
-        clauses.append(Meeting.id.in_(
+        # Offices and viewers: meetings convened in their subtree (drafts: offices only), and
+        # those a unit of their subtree is invited to, once the invitations went out.
+        convened = Meeting.unit_id.in_(select(Unit.id).where(Unit.subtree_clause(m.unit)))
+        clauses.append(convened if m.role_enum.is_office else issued & convened)
+        clauses.append(issued & Meeting.id.in_(
             select(MeetingUnitInvitation.meeting_id).join(Unit, Unit.id == MeetingUnitInvitation.unit_id)
             .where(Unit.subtree_clause(m.unit))))
     return or_(*clauses) if clauses else false()
@@ -154,6 +178,8 @@ def visible_meetings_clause(user: User):
 def meeting_workspace(user: User, meeting) -> Optional[Unit]:
     """The workspace through which the user opens the meeting: the convening unit's, or that
     of an invited unit the user reads (an invited office does not see the convening unit)."""
+    if not meeting_issued(meeting):
+        return meeting.unit if can_convene(user, meeting) else None
     if can(user, Permission.VIEW, meeting.unit):
         return meeting.unit
     return next((inv.unit for inv in meeting.unit_invitations

@@ -144,11 +144,11 @@ def test_whole_cycle_through_the_pages(office, new_browser, people, run_in_app, 
 def test_refusals(office, new_browser, people, run_in_app, tree, create_user):
     meeting_id = _schedule(office, departments=["edu"])
     page_url = f"{BASE}/{meeting_id}/"
-    # Proposing before the agenda opens is refused with a message.
+    # Before the invitations go out, an invited department's liaison sees nothing of the draft.
     edu = _as(new_browser, "edu-410105")
     edu.get("/notifications/?lang=en")  # read the refusal in English
-    early = edu.post_form(f"{BASE}/{meeting_id}/items", {"title": "太早"}, page=page_url, follow_redirects=True)
-    assert "The agenda is not open for proposals." in early.get_data(as_text=True)
+    assert edu.get(page_url).status_code == 404
+    assert edu.post_form(f"{BASE}/{meeting_id}/items", {"title": "太早"}, page="/notifications/").status_code == 404
     _move(office, meeting_id, "agenda_open")
     # A department that was not invited does not get to propose.
     civil = _as(new_browser, "civil-410105")
@@ -356,6 +356,8 @@ def test_edit_with_a_stale_version_keeps_the_input(office, new_browser, people, 
     stale = office.post_form(url, {"title": "我的旧输入", "starts_at": FUTURE, "location": "旧会场", "version": version})
     assert stale.status_code == 409 and "我的旧输入" in stale.get_data(as_text=True)
     assert run_in_app(lambda: db.session.get(Meeting, meeting_id).title) == "改期后的会议"
+    assert _as(new_browser, "edu-410105").get(url).status_code == 404  # a draft: not even seen
+    _move(office, meeting_id, "agenda_open")
     assert _as(new_browser, "edu-410105").get(url).status_code == 403
 
 

@@ -209,7 +209,7 @@ def transition(meeting: Meeting, to: str, *, by: User, reason: str = "") -> Meet
         enqueue("jobs.meetings.notify_invitees", meeting.id, "meeting_invited")
     elif target is S.AGENDA_LOCKED:
         enqueue("jobs.meetings.notify_invitees", meeting.id, "agenda_circulated")
-    elif target is S.CANCELLED:
+    elif target is S.CANCELLED and current is not S.DRAFT:  # a draft's invitees never heard of it
         enqueue("jobs.meetings.notify_invitees", meeting.id, "meeting_cancelled")
     return meeting
 

@@ -1,0 +1,83 @@
+"""Access by content where it used to leak: draft meetings seen by their invitees before the
+invitations went out, notifications that kept their text after the reader lost the unit.
+(/healthz's details are tested in tests/test_sessions.py.)"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tests.conftest import api_token
+
+FUTURE = (datetime.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+DISTRICT = "/district/410105/meetings"
+STREET = "/street/410105001/meetings"
+TITLE = "金水区草稿联席会议甲"
+
+
+def _as(new_browser, name):
+    b = new_browser()
+    assert b.login(name).status_code == 302
+    return b
+
+
+def _schedule(office, title=TITLE):
+    response = office.post_form(f"{DISTRICT}/new", {
+        "title": title, "starts_at": FUTURE, "location": "区教育局三楼会议室", "series": "regular",
+        "departments": ["edu", "civil"], "units": ["410105001"]})
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    return int(response.headers["Location"].rstrip("/").split("/")[-1])
+
+
+def _move(office, meeting_id, to, **extra):
+    response = office.post_form(f"{DISTRICT}/{meeting_id}/transition", dict(to=to, **extra),
+                                page=f"{DISTRICT}/{meeting_id}/")
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+
+
+def _sees(b, client_headers, base, meeting_id, title):
+    """What the reader notices of the meeting: the list, the workspace home, the page, the .ics, the API."""
+    listed = title in b.get(f"{base}/").get_data(as_text=True)
+    home = title in b.get(base.rsplit("/meetings", 1)[0] + "/").get_data(as_text=True)
+    page = b.get(f"{base}/{meeting_id}/").status_code
+    ics = b.get(f"{base}/{meeting_id}/meeting.ics").status_code
+    api = b.client.get(f"/api/v1/meetings/{meeting_id}", headers=client_headers).status_code
+    return listed, home, page, ics, api
+
+
+def test_a_draft_meeting_is_the_convening_office_s_until_the_invitations_go_out(new_browser, people, run_jobs):
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office)
+    street = _as(new_browser, "office-410105001")
+    liaison = _as(new_browser, "edu-410105")
+    viewer = _as(new_browser, "viewer-4101")
+    above = _as(new_browser, "office-4101")
+    tokens = {name: api_token(b.client, name) for name, b in (("office-410105001", street), ("edu-410105", liaison),
+                                                              ("viewer-4101", viewer), ("office-4101", above))}
+
+    # A draft: the invited street office, the invited department's liaison and a leader above see nothing
+    # of it, and its page, calendar entry and API answer 404 as for a meeting that does not exist.
+    assert _sees(street, tokens["office-410105001"], STREET, meeting_id, TITLE) == (False, False, 404, 404, 404)
+    assert _sees(liaison, tokens["edu-410105"], DISTRICT, meeting_id, TITLE) == (False, False, 404, 404, 404)
+    assert _sees(viewer, tokens["viewer-4101"], DISTRICT, meeting_id, TITLE) == (False, False, 404, 404, 404)
+    # The convening office and the office above it (which may edit it) do.
+    assert _sees(above, tokens["office-4101"], DISTRICT, meeting_id, TITLE)[2:] == (200, 200, 200)
+    assert TITLE in above.get(f"{DISTRICT}/").get_data(as_text=True)
+
+    # The invitations go out: every invitee sees it now.
+    _move(office, meeting_id, "agenda_open")
+    run_jobs()
+    assert _sees(street, tokens["office-410105001"], STREET, meeting_id, TITLE) == (True, True, 200, 200, 200)
+    assert _sees(liaison, tokens["edu-410105"], DISTRICT, meeting_id, TITLE)[0::2] == (True, 200, 200)
+    assert _sees(viewer, tokens["viewer-4101"], DISTRICT, meeting_id, TITLE)[2:] == (200, 200, 200)
+
+
+def test_a_meeting_cancelled_as_a_draft_never_reaches_its_invitees(new_browser, people, run_jobs):
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office, title="金水区草稿联席会议乙")
+    _move(office, meeting_id, "cancelled", reason="日程冲突")
+    run_jobs()
+    street = _as(new_browser, "office-410105001")
+    token = api_token(street.client, "office-410105001")
+    assert _sees(street, token, STREET, meeting_id, "金水区草稿联席会议乙") == (False, False, 404, 404, 404)
+    assert "金水区草稿联席会议乙" not in street.get("/notifications/").get_data(as_text=True)
+    assert office.get(f"{DISTRICT}/{meeting_id}/").status_code == 200
+
