@@ -13,6 +13,7 @@ Rules (docs/domain.md, "The management network"):
 from __future__ import annotations
 
 import enum
+import re
 from typing import Optional
 
 from flask import abort, g, has_request_context
@@ -236,6 +237,42 @@ def meeting_or_404(user: User, meeting_id: int):
     if meeting is None or not can_see_meeting(user, meeting):
         abort(404)
     return meeting
+
+
+# --- notifications ----------------------------------------------------------
+
+_NOTE_LINK = re.compile(r"^/[a-z]+/(\d{1,12})/(?:(meetings|tasks)/(\d{1,12})/)?")
+
+
+def notifications_out_of_reach(user: User, notes) -> set[int]:
+    """The ids of the notifications (of one page) whose subject the user may no longer open:
+    the workspace their link opens, and the meeting or task in it (a membership revoked, a
+    meeting no longer visible). Their text and link are withheld when read. One query."""
+    from sqlalchemy import String, cast, literal, union_all
+
+    from portal.models import Meeting, Task
+
+    subjects = {}
+    for note in notes:
+        match = _NOTE_LINK.match(note.link or "")
+        if match:
+            subjects[note.id] = (match.group(1), match.group(2), int(match.group(3) or 0))
+    if not subjects:
+        return set()
+    codes = {code for code, _kind, _id in subjects.values()}
+    meetings = {i for _code, kind, i in subjects.values() if kind == "meetings"}
+    tasks = {i for _code, kind, i in subjects.values() if kind == "tasks"}
+    parts = [select(literal("units", String).label("kind"), Unit.code.label("key"))
+             .where(Unit.code.in_(codes), visible_units_clause(user))]
+    if meetings:
+        parts.append(select(literal("meetings", String), cast(Meeting.id, String))
+                     .where(Meeting.id.in_(meetings), visible_meetings_clause(user)))
+    if tasks:
+        parts.append(select(literal("tasks", String), cast(Task.id, String))
+                     .where(Task.id.in_(tasks), visible_tasks_clause(user)))
+    reachable = {(kind, key) for kind, key in db.session.execute(union_all(*parts))}
+    return {note_id for note_id, (code, kind, i) in subjects.items()
+            if ("units", code) not in reachable or (kind and (kind, str(i)) not in reachable)}
 
 
 # --- tasks ------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from portal.extensions import db
+from portal.models import Membership
 from tests.conftest import api_token
 
 FUTURE = (datetime.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
@@ -81,3 +83,57 @@ def test_a_meeting_cancelled_as_a_draft_never_reaches_its_invitees(new_browser, 
     assert "金水区草稿联席会议乙" not in street.get("/notifications/").get_data(as_text=True)
     assert office.get(f"{DISTRICT}/{meeting_id}/").status_code == 200
 
+
+# --- notifications after a membership is revoked ----------------------------------
+
+TASK_TITLE = "开展社区老年教育甲"
+
+
+def test_notifications_about_a_unit_withhold_their_text_once_its_membership_is_revoked(
+        new_browser, client, people, tree, create_user, run_in_app, run_jobs):
+    from portal.models import Role
+
+    two = create_user("two-seats", tree["410105001"], Role.OFFICE_STAFF)
+    run_in_app(lambda: db.session.add(Membership(user_id=two.id, unit_id=tree["410105002"].id,
+                                                 role=Role.OFFICE_STAFF.value)))
+    office = _as(new_browser, "office-410105")
+    meeting_id = _schedule(office, title="金水区联席会议丙")
+    _move(office, meeting_id, "agenda_open")
+    district = api_token(client, "office-410105")
+    task_id = client.post("/api/v1/units/410105/tasks", headers=district, json={
+        "title": TASK_TITLE, "description": "", "lead_department": "edu", "co_departments": [],
+        "due_date": (datetime.now() + timedelta(days=30)).date().isoformat(), "weight": 1}).get_json()["id"]
+    assert client.post(f"/api/v1/tasks/{task_id}/cascade", headers=district, json={"to": "children"}).status_code == 202
+    run_jobs()
+
+    reader = _as(new_browser, "two-seats")
+
+    def listed():
+        page = reader.get("/notifications/").get_data(as_text=True)
+        return page.split('id="notifications"', 1)[1].split("</ul>", 1)[0]
+
+    page = listed()
+    assert "金水区联席会议丙" in page and page.count(TASK_TITLE) == 2 and "已无权查看" not in page
+
+    # The seat at 410105001 is revoked: what was about 410105001 keeps neither its text nor its link;
+    # what is about 410105002 is untouched.
+    run_in_app(lambda: db.session.query(Membership).filter_by(user_id=two.id, unit_id=tree["410105001"].id).delete())
+    page = listed()
+    assert "金水区联席会议丙" not in page and page.count(TASK_TITLE) == 1
+    assert page.count("该通知涉及您已无权查看的内容") == 2
+    # Opening a withheld note marks it read and does not lead to what the reader may not open.
+    from portal.models import Notification
+    withheld = run_in_app(lambda: [n.id for n in db.session.query(Notification).filter_by(user_id=two.id)
+                                   if "/410105001/" in (n.link or "")])
+    assert len(withheld) == 2
+    response = reader.post_form(f"/notifications/{withheld[0]}/read", page="/notifications/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/notifications/")
+    other = run_in_app(lambda: next(n.id for n in db.session.query(Notification).filter_by(user_id=two.id)
+                                    if "/410105002/" in (n.link or "")))
+    response = reader.post_form(f"/notifications/{other}/read", page="/notifications/")
+    assert "/street/410105002/tasks/" in response.headers["Location"]
+    response = reader.post_form(f"/notifications/{withheld[1]}/read", page="/notifications/")
+    assert response.headers["Location"].endswith("/notifications/")
+    page = listed()  # all read now: the readable note links to its task, the withheld ones link nowhere
+    assert "/street/410105002/tasks/" in page and "/street/410105001/" not in page
+    assert page.count("该通知涉及您已无权查看的内容") == 2

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from portal import access
 from portal.blueprints.auth.forms import ConfirmForm
 from portal.blueprints.auth.routes import _safe_next
 from portal.extensions import db
@@ -26,7 +27,10 @@ def require_login():
 def index():
     notes = paginate(select(Notification).where(Notification.user_id == current_user.id)
                      .order_by(Notification.created_at.desc(), Notification.id.desc()))
-    return render_template("notifications/index.html", notes=notes, render=render, form=ConfirmForm())
+    # Notes about what the reader may no longer open (a membership revoked) keep neither text nor link.
+    withheld = access.notifications_out_of_reach(current_user, notes.items)
+    return render_template("notifications/index.html", notes=notes, render=render, form=ConfirmForm(),
+                           withheld=withheld)
 
 
 @bp.route("/<int:note_id>/read", methods=["POST"])
@@ -38,7 +42,7 @@ def read(note_id: int):
     if ConfirmForm().validate_on_submit():
         mark_read(note, by=current_user)
         db.session.commit()
-        if note.link and _safe_next(note.link):
+        if note.link and _safe_next(note.link) and not access.notifications_out_of_reach(current_user, [note]):
             return redirect(note.link)
     return redirect(url_for(".index"))
 
