@@ -37,7 +37,7 @@ def _today(run_in_app):
 
 # --- the meeting and its minutes ----------------------------------------------------------------------------------
 
-def _meeting(run_in_app, people, *, decisions=(), publish=True, body="# 会议议定事项\n\n## 一、社区学校\n\n会议同意推进社区学校建设。\n"):
+def _meeting(run_in_app, people, *, decisions=(), publish=True, co=("civil",), body="# 会议议定事项\n\n## 一、社区学校\n\n会议同意推进社区学校建设。\n"):
     from portal.services import meetings as msvc
 
     def build():
@@ -49,7 +49,7 @@ def _meeting(run_in_app, people, *, decisions=(), publish=True, body="# 会议�
             msvc.transition(m, to, by=by)
         msvc.save_minutes(m, body, by=by, base_revision=0)
         for text, due in decisions:
-            msvc.add_decision(m, {"text": text, "lead_department": "edu", "co_departments": ["civil"],
+            msvc.add_decision(m, {"text": text, "lead_department": "edu", "co_departments": list(co),
                                   "due_date": due.isoformat()}, by=by)
         if publish:
             msvc.publish_minutes(m, by=by)
@@ -216,7 +216,8 @@ def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, peop
 
     today = _today(run_in_app)
     meeting_id = _meeting(run_in_app, people, decisions=[
-        ("各街道年内建成标准化社区学校，并将建设情况书面报送区社区教育办公室", today - timedelta(days=3))])
+        ("各街道年内建成标准化社区学校，并将建设情况书面报送区社区教育办公室", today - timedelta(days=3))],
+        co=["civil", "finance", "women"])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -245,6 +246,9 @@ def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, peop
             # One line box: the label is not broken between 完成 and 时限 (nor from its date).
             lines = due.evaluate("el => el.getClientRects().length")
             assert lines == 1, f"「完成时限」 wraps over {lines} lines at 375 px"
+            # Nor are the departments' agency names broken (金水区民政 / 局).
+            for name in page.locator("#decisions .small .text-nowrap").all():
+                assert name.evaluate("el => el.getClientRects().length") == 1, name.inner_text()
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
             page.screenshot(path=str(tmp_path / "meeting-phone.png"), full_page=True)
             # The browser got the icon the page links to.
