@@ -84,6 +84,23 @@ def test_a_meeting_cancelled_as_a_draft_never_reaches_its_invitees(new_browser, 
     assert office.get(f"{DISTRICT}/{meeting_id}/").status_code == 200
 
 
+
+def test_an_invited_street_reads_who_else_is_invited_and_nothing_of_theirs(new_browser, people, run_jobs):
+    """A joint meeting's attendees know each other (docs/domain.md: a higher tier invites lower-tier offices):
+    the invited street reads the names of the other invited streets, as on the printed notice, and no link
+    to them; agenda items, materials and sign-in belong to the convening unit's departments, none to a street."""
+    office = _as(new_browser, "office-410105")
+    response = office.post_form(f"{DISTRICT}/new", {
+        "title": "金水区联席会议丁", "starts_at": FUTURE, "location": "区教育局三楼会议室", "series": "regular",
+        "departments": ["edu"], "units": ["410105001", "410105002"]})
+    meeting_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    _move(office, meeting_id, "agenda_open")
+    street = _as(new_browser, "office-410105001")
+    page = street.get(f"{STREET}/{meeting_id}/").get_data(as_text=True)
+    assert "花园路街道" in page and "/street/410105002/" not in page
+    assert street.get(f"/street/410105002/meetings/{meeting_id}/").status_code == 404
+
+
 # --- notifications after a membership is revoked ----------------------------------
 
 TASK_TITLE = "开展社区老年教育甲"
