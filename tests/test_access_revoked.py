@@ -154,3 +154,42 @@ def test_notifications_about_a_unit_withhold_their_text_once_its_membership_is_r
     page = listed()  # all read now: the readable note links to its task, the withheld ones link nowhere
     assert "/street/410105002/tasks/" in page and "/street/410105001/" not in page
     assert page.count("该通知涉及您已无权查看的内容") == 2
+
+
+def test_the_notification_page_checks_access_in_one_query_whatever_the_number_of_notes(
+        new_browser, people, run_in_app, app):
+    from sqlalchemy import event
+
+    from portal.models import Notification
+
+    user_id = people["office-410105"].id
+
+    def add(n, start):
+        def build():
+            for i in range(start, start + n):
+                kind = ("meetings", "tasks")[i % 2]
+                db.session.add(Notification(user_id=user_id, kind="meeting_reminder" if kind == "meetings"
+                                            else "task_assigned", link=f"/street/41010500{1 + i % 2}/{kind}/{i}/",
+                                            params={"title": f"通知{i}", "unit": "金水区", "when": "2026-12-01 09:00",
+                                                    "due": "2026-12-31"}, dedupe_key=f"test:{i}"))
+        run_in_app(build)
+
+    reader = _as(new_browser, "office-410105")
+    with app.app_context():
+        engine = db.engine
+    counts = []
+    for n, start in ((2, 0), (17, 2)):  # 19 notes: still one page, not full (no count query)
+        add(n, start)
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args):
+            statements.append(statement)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = reader.get("/notifications/").get_data(as_text=True)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        counts.append(len(statements))
+    # The notes name tasks and meetings that do not exist: nothing to open, so every one is withheld.
+    assert page.count("该通知涉及您已无权查看的内容") == 19 and "通知7" not in page
+    assert counts[0] == counts[1], counts
