@@ -205,7 +205,7 @@ def test_the_favicon_is_linked_and_answers_at_favicon_ico(client, browser, peopl
 # --- on a phone ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed: run `make browser-deps`")
-def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, people, run_in_app, tmp_path):
+def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, people, run_in_app):
     import socket
     import threading
 
@@ -250,7 +250,9 @@ def test_on_a_phone_the_due_label_stays_on_one_line_and_the_icon_loads(app, peop
             for name in page.locator("#decisions .small .text-nowrap").all():
                 assert name.evaluate("el => el.getClientRects().length") == 1, name.inner_text()
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
-            page.screenshot(path=str(tmp_path / "meeting-phone.png"), full_page=True)
+            artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            page.screenshot(path=str(artifacts / "meeting-decisions-375px.png"), full_page=True)
             # The browser got the icon the page links to.
             icon = page.evaluate("document.querySelector('link[rel=icon]').href")
             assert page.request.get(icon).status == 200
