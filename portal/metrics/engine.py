@@ -310,7 +310,8 @@ def _fill(target: Table, families, now, today: date, timings: dict) -> None:
     columns = ["unit_id", "metric", "period", "own", "subtree", "computed_at"]
     for family in families:
         started = time.perf_counter()
-        fam = family.statement(None, today).cte(f"family_{family.key}")
+        # Materialized: the statement runs once, not once per metric reading it (SQLite and PostgreSQL 12+).
+        fam = family.statement(None, today).cte(f"family_{family.key}").prefix_with("MATERIALIZED")
         parts = [select(fam.c.unit_id, literal(m.key, String), fam.c.period, fam.c[m.column], literal(0),
                         literal(now, DateTime)).where(fam.c[m.column] != 0) for m in family.metrics]
         db.session.execute(target.insert().from_select(columns, union_all(*parts) if len(parts) > 1 else parts[0]))
