@@ -421,8 +421,10 @@ def export():
 
     stmt, ctx = _list_query()
     tasks = db.session.scalars(stmt.limit(EXPORT_LIMIT)).all()  # the latest report dates: one query per chunk
-    data = export_tasks(tasks, today=ctx["today"], unit=g.unit, scope=ctx["scope"],
-                        visible=(access.visible_tasks_clause(current_user),))
+    # A reader of everything below the unit opens every instance below the listed tasks (all in its
+    # subtree): no visibility filter on their count then (at the province, ten times faster).
+    visible = () if access.reads_below(current_user, g.unit) else (access.visible_tasks_clause(current_user),)
+    data = export_tasks(tasks, today=ctx["today"], unit=g.unit, scope=ctx["scope"], visible=visible)
     name = f"任务清单-{g.unit.name}-{ctx['today'].isoformat()}.xlsx"
     response = Response(data, mimetype=XLSX)
     response.headers["Content-Disposition"] = f"attachment; filename=\"tasks.xlsx\"; filename*=UTF-8''{quote(name)}"
