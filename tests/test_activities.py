@@ -345,6 +345,29 @@ def _sheet(rows) -> bytes:
     return buffer.getvalue()
 
 
+def test_a_register_upload_marks_the_units_figures_once_and_counts_every_row(new_browser, people, run_in_app,
+                                                                             run_jobs, monkeypatch):
+    """A year's register is thousands of rows: the unit's figures are marked dirty once for the
+    whole upload, not once a row, and every row is counted."""
+    from portal.services import activities as activities_service
+
+    calls = []
+    real = activities_service.mark_dirty
+    monkeypatch.setattr(activities_service, "mark_dirty", lambda ids: (calls.append(list(ids)), real(ids)))
+    row = ["2026-03-05", None, "清明祭扫", "节日纪念活动", "烈士陵园", "教育", "共青团", 40, 5, 0, 3, 6, 200, 0, ""]
+    b = new_browser()
+    b.login("office-410105001")
+    page = "/street/410105001/activities/import"
+    response = b.client.post(page, data={"csrf_token": b.csrf(page),
+                                         "file": (io.BytesIO(_sheet([row] * 7)), "登记.xlsx")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert len(calls) == 1
+    run_jobs()
+    assert _figure(run_in_app, "410105", "activities.count", "2026-03") == 7
+    assert _figure(run_in_app, "410105", "activities.person_times", "2026-03") == 7 * 45
+
+
 def test_the_register_upload_is_all_or_nothing(new_browser, people, run_in_app, run_jobs):
     good = ["2026-03-05", None, "清明祭扫", "节日纪念活动", "烈士陵园", "教育", "共青团", 40, 5, 0, 3, 6, 200, 0, "带学生祭扫"]
     bad_end = ["2026-03-10", "2026-03-01", "技能培训", "skills", "", "edu", "", 10, 0, 0, 0, 0, 0, 0, ""]

@@ -273,10 +273,12 @@ def apply_register_sheet(unit: Unit, rows: list[RegisterRow], *, by: User) -> Im
     applied = 0
     for row, data in loaded:
         try:
-            services.create_activity(unit, data, by=by)
+            services.create_activity(unit, data, by=by, counted=False)
         except ServiceError as exc:  # refused after all: the caller rolls back
             return ImportResult(0, [RowError(row.row_number, exc.field, exc.message)])
         applied += 1
+    if applied:
+        services.count_registered(unit)  # once for the whole upload, not once a row
     return ImportResult(applied, [])
 
 

@@ -123,7 +123,10 @@ def add_files(activity: Activity, *, by: User, photo_files: Iterable = (), attac
 
 
 def create_activity(unit: Unit, data: dict[str, Any], *, by: User, photo_files: Iterable = (),
-                    attachment_files: Iterable = ()) -> Activity:
+                    attachment_files: Iterable = (), counted: bool = True) -> Activity:
+    """Register one activity. ``counted=False`` leaves marking the unit's figures dirty and
+    recounting its counted tasks to the caller, who registers many in one transaction (the
+    register upload) and does it once for all of them (:func:`count_registered`)."""
     data = valid(schemas.ActivityIn, data)
     if not access.can_register_activity(by, unit, data["lead_department"]):
         if access.liaison_departments(by, unit):
@@ -137,12 +140,20 @@ def create_activity(unit: Unit, data: dict[str, Any], *, by: User, photo_files: 
     _set_volunteers(activity, named)
     db.session.add(activity)
     db.session.flush()
-    add_files(activity, by=by, photo_files=photo_files, attachment_files=attachment_files)
+    if photo_files or attachment_files:
+        add_files(activity, by=by, photo_files=photo_files, attachment_files=attachment_files)
     record("activity.create", activity, by=by, unit=unit, title=activity.title, category=activity.category_code,
            start=activity.start_date.isoformat(), person_times=activity.person_times)
+    if counted:
+        count_registered(unit)
+    return activity
+
+
+def count_registered(unit: Unit) -> None:
+    """Activities of ``unit`` were registered in this transaction: its figures are marked dirty
+    and its counted tasks recounted after the commit."""
     mark_dirty([unit.id])
     recount_later(unit.id)
-    return activity
 
 
 def _check_version(activity: Activity, version: Optional[int]) -> None:
