@@ -3,7 +3,10 @@
 One statement computes, for every unit, metric and period, the own value and
 the subtree value, straight from the source rows and the metric definitions of
 ``portal.metrics.registry`` (its docstring): leaf task instances, the Beijing
-calendar, the months a leaf is open, an ancestor closure of the unit tree. It
+calendar, the months a leaf is open, the task figures as of each ended month's
+end (the month-end history, periods ``YYYY-MM``, reckoned by Beijing months
+rather than the registry's per-month cut-off instants), an ancestor closure of
+the unit tree. It
 shares no code with the engine, so the benchmark can check the stored figures
 against it, and what the engine's rebuild costs compared with the least a
 database must do to produce the same numbers (``CREATE TEMPORARY TABLE … AS``
@@ -46,8 +49,42 @@ def _wall_month(column: str, dialect: str) -> str:
     return f"strftime('%Y-%m', {column})"
 
 
+def _history_months(dialect: str) -> str:
+    """``hmonths(period, last_day)``: every month before the current one (Beijing calendar) from the
+    month of the earliest task (any task: the registry's rule), with its last day."""
+    if dialect == "postgresql":
+        return f"""
+        hmonths AS (
+            SELECT to_char(m, 'YYYY-MM') AS period,
+                   CAST(m + interval '1 month' - interval '1 day' AS date) AS last_day
+            FROM generate_series((SELECT date_trunc('month', MIN(timezone('{ZONE}', timezone('UTC', created_at))))
+                                  FROM tasks),
+                                 date_trunc('month', CAST(:today AS timestamp)) - interval '1 month',
+                                 interval '1 month') AS m
+        ),"""
+    return """
+        hfirst(first_day) AS (
+            SELECT date(MIN(created_at), '+480 minutes', 'start of month') FROM tasks
+            UNION ALL SELECT date(first_day, '+1 month') FROM hfirst
+            WHERE first_day < date(:today, 'start of month', '-1 month')
+        ),
+        hmonths AS (
+            SELECT strftime('%Y-%m', first_day) AS period, date(first_day, '+1 month', '-1 day') AS last_day
+            FROM hfirst WHERE first_day < date(:today, 'start of month')
+        ),"""
+
+
 def statement(dialect: str) -> str:
-    """``(unit_id, metric, period, own, subtree)`` of every non-zero figure; parameter ``:today``."""
+    """``(unit_id, metric, period, own, subtree)`` of every non-zero figure; parameter ``:today``.
+
+    The task figures come twice: as of now (``current``) and as of the end of every month that has
+    ended (``YYYY-MM``, the registry's month-end history). The history is reckoned by months here:
+    a timestamp is before a month's end exactly when its Beijing month is that month or earlier, so
+    an instance counts in the months from its creation's month to the month before its first child
+    instance's creation (it is a leaf then), it is accepted from the month of its latest "accept"
+    review (of its creation without one), and its progress in a month is the percent of the last
+    report of the latest month with a report up to that month.
+    """
     if dialect == "postgresql":
         expected = """
         expected AS (
@@ -93,7 +130,49 @@ def statement(dialect: str) -> str:
                SUM(CASE WHEN status <> 'cancelled' THEN progress * weight ELSE 0 END) AS weighted,
                SUM(CASE WHEN status <> 'cancelled' THEN weight ELSE 0 END) AS weight
         FROM lt GROUP BY unit_id
-    ),{expected}
+    ),{expected}{_history_months(dialect)}
+    first_child AS (
+        SELECT parent_id AS id, MIN(created_at) AS at FROM tasks WHERE parent_id IS NOT NULL GROUP BY parent_id
+    ),
+    ht AS (
+        SELECT t.id, t.unit_id, t.due_date, t.weight,
+               {_local_month('t.created_at', dialect)} AS from_month,
+               {_local_month('fc.at', dialect)} AS parent_month,
+               CASE WHEN t.status = 'accepted' THEN {_local_month('COALESCE(acc.at, t.created_at)', dialect)} END
+                   AS acc_month,
+               CASE WHEN t.status = 'accepted' AND {_local_date('acc.at', dialect)} <= t.due_date THEN 1 ELSE 0 END
+                   AS on_time
+        FROM tasks t LEFT JOIN acc ON acc.task_id = t.id LEFT JOIN first_child fc ON fc.id = t.id
+        WHERE t.status <> 'cancelled'
+    ),
+    month_last_report AS (
+        SELECT task_id, month, percent, LEAD(month) OVER (PARTITION BY task_id ORDER BY month) AS next_month
+        FROM (SELECT task_id, percent, {_local_month('at', dialect)} AS month,
+                     ROW_NUMBER() OVER (PARTITION BY task_id, {_local_month('at', dialect)}
+                                        ORDER BY at DESC, id DESC) AS rn
+              FROM task_reports) r
+        WHERE rn = 1
+    ),
+    hpairs AS (
+        SELECT ht.unit_id, hm.period, ht.weight, ht.on_time,
+               CASE WHEN ht.acc_month <= hm.period THEN 1 ELSE 0 END AS accepted,
+               CASE WHEN ht.due_date < hm.last_day THEN 1 ELSE 0 END AS past_due,
+               COALESCE(mr.percent, 0) AS percent
+        FROM ht JOIN hmonths hm ON hm.period >= ht.from_month
+                               AND (ht.parent_month IS NULL OR hm.period < ht.parent_month)
+        LEFT JOIN month_last_report mr ON mr.task_id = ht.id AND mr.month <= hm.period
+                                      AND (mr.next_month IS NULL OR hm.period < mr.next_month)
+    ),
+    history AS (
+        SELECT unit_id, period, COUNT(*) AS total,
+               SUM(1 - accepted) AS open_,
+               SUM(accepted) AS accepted,
+               SUM(CASE WHEN accepted = 0 AND past_due = 1 THEN 1 ELSE 0 END) AS overdue,
+               SUM(CASE WHEN accepted = 1 AND on_time = 1 THEN 1 ELSE 0 END) AS on_time,
+               SUM(percent * weight) AS weighted,
+               SUM(weight) AS weight
+        FROM hpairs GROUP BY unit_id, period
+    ),
     received AS (
         SELECT DISTINCT r.task_id, lt.unit_id, {_local_month('r.at', dialect)} AS period
         FROM task_reports r JOIN lt ON lt.id = r.task_id
@@ -107,6 +186,13 @@ def statement(dialect: str) -> str:
         UNION ALL SELECT unit_id, 'tasks.accepted_on_time', 'current', on_time FROM task_figures
         UNION ALL SELECT unit_id, 'tasks.progress_weighted', 'current', weighted FROM task_figures
         UNION ALL SELECT unit_id, 'tasks.weight', 'current', weight FROM task_figures
+        UNION ALL SELECT unit_id, 'tasks.total', period, total FROM history
+        UNION ALL SELECT unit_id, 'tasks.open', period, open_ FROM history
+        UNION ALL SELECT unit_id, 'tasks.accepted', period, accepted FROM history
+        UNION ALL SELECT unit_id, 'tasks.overdue', period, overdue FROM history
+        UNION ALL SELECT unit_id, 'tasks.accepted_on_time', period, on_time FROM history
+        UNION ALL SELECT unit_id, 'tasks.progress_weighted', period, weighted FROM history
+        UNION ALL SELECT unit_id, 'tasks.weight', period, weight FROM history
         UNION ALL SELECT unit_id, 'reports.expected', period, COUNT(*) FROM expected GROUP BY unit_id, period
         UNION ALL SELECT unit_id, 'reports.received', period, COUNT(*) FROM received GROUP BY unit_id, period
         UNION ALL SELECT unit_id, 'meetings.held', {_wall_month('starts_at', dialect)}, COUNT(*) FROM meetings
