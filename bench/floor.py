@@ -245,6 +245,7 @@ def compare(floor: dict, stored: dict) -> dict:
     stored = {k: v for k, v in stored.items() if k[1] in METRICS}
     keys = set(floor) | set(stored)
     differ = sorted(k for k in keys if floor.get(k) != stored.get(k))
-    return {"figures": len(floor), "stored": len(stored), "differ": len(differ),
+    history = sum(1 for k in floor if k[1].startswith("tasks.") and k[2] != "current")
+    return {"figures": len(floor), "history": history, "stored": len(stored), "differ": len(differ),
             "examples": [{"key": list(k), "floor": [str(v) for v in floor.get(k, ())],
                           "stored": [str(v) for v in stored.get(k, ())]} for k in differ[:5]]}

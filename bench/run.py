@@ -495,7 +495,8 @@ def markdown(report: dict) -> str:
         add(f"Rebuild of the floor's families ({', '.join(same['families'])}) (median)", f"{same['median_s']} s")
         add("SQL floor, one statement, same figures (median)",
             f"{r['floor']['median_s']} s; equal to stored: {'yes' if r['floor']['equal_to_stored'] else 'NO'} "
-            f"({r['floor']['check']['figures']:,} figures)")
+            f"({r['floor']['check']['figures']:,} figures, "
+            f"{r['floor']['check'].get('history', 0):,} of them the task figures' month-end history)")
         ratio = r["rebuild_over_floor"]
         add("Rebuild ÷ floor (same families)", f"{ratio}×", TARGETS["rebuild_vs_floor"],
             ratio is not None and ratio <= 2)
