@@ -382,6 +382,20 @@ def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = F
     return [ReportingRow(u, int(e), int(r)) for u, e, r in rows]
 
 
+def lagging_by_tier(unit: Unit, period: str, visible_clause) -> dict[str, int]:
+    """How many units below have not reported in the period, by tier: the counts of
+    :func:`reporting`'s rows that are not ``reported``, without loading the units."""
+    months = months_of(period)
+    expected = func.sum(case((MV.c.metric == "reports.expected", MV.c.own), else_=0))
+    received = func.sum(case((MV.c.metric == "reports.received", MV.c.own), else_=0))
+    per_unit = (select(Unit.tier.label("tier")).join(MV, MV.c.unit_id == Unit.id)
+                .where(Unit.subtree_clause(unit), visible_clause, Unit.id != unit.id,
+                       MV.c.metric.in_(("reports.expected", "reports.received")), MV.c.period.in_(months))
+                .group_by(Unit.id, Unit.tier).having(expected > received).subquery())
+    return {tier: int(n) for tier, n in db.session.execute(
+        select(per_unit.c.tier, func.count()).group_by(per_unit.c.tier)).all()}
+
+
 def owed_tasks(unit: Unit, period: str):
     """The unit's own tasks expected to report in the period with no report yet: the registry's
     drill-down of ``reports.expected`` less that of ``reports.received``."""

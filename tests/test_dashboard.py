@@ -554,3 +554,22 @@ def _figure(key, value) -> str:
     if isinstance(value, (float,)) or not isinstance(value, int):
         return f"{float(value):,.1f}"
     return f"{value:,}"
+
+
+def test_home_counts_the_laggards_by_tier_like_the_reporting_page(browser, scene):
+    """The home's completeness line counts (in SQL) the units the reporting page lists as not
+    reported: one street (410102001) and one district (410105, task B); Kaifeng owes nothing."""
+    period = scene["period"]
+
+    def summary(path):
+        html = browser.get(path).get_data(as_text=True)
+        block = re.search(r'id="completeness-summary">(.*?)</div>', html, re.S)
+        assert block, path
+        return " ".join(unescape(re.sub(r"<[^>]+>", " ", block.group(1))).split())
+
+    browser.login("office-41")
+    assert "1 个街道（乡镇）、 1 个县（区）" in summary(f"/province/41/dashboard/?period={period}")
+    browser.logout()
+    browser.login("office-4102")
+    kaifeng = summary(f"/city/4102/dashboard/?period={period}")
+    assert "个街道" not in kaifeng and "个县" not in kaifeng

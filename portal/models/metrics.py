@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -30,6 +30,9 @@ FIGURE = Numeric(20, 4)
 
 class MetricValue(db.Model):
     __tablename__ = "metric_values"
+    #: One metric's figures of a period across units (reporting completeness reads two metrics of
+    #: a period for the whole subtree; the primary key leads with the unit).
+    __table_args__ = (Index("ix_metric_values_metric_period", "metric", "period", "unit_id"),)
 
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -140,8 +140,7 @@ def index():
     lagging_departments = cv.departments_lagging(whole.metrics) if not department and below else []
     completeness = None
     if g.policy.child_tier and below and not department:
-        lagging = [r for r in cv.reporting(unit, period, access.visible_units_clause(current_user)) if not r.reported]
-        completeness = _by_tier(lagging)
+        completeness = _tier_counts(cv.lagging_by_tier(unit, period, access.visible_units_clause(current_user)))
     return render_template(
         "dashboard/index.html", unit=unit, period=period, scope=scope, figures=figures, previous=previous,
         previous_period=cv.previous_period(period), rows=rows, sort=sort, descending=descending, months=months,
@@ -166,7 +165,13 @@ def _by_tier(rows) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.unit.tier] = counts.get(row.unit.tier, 0) + 1
-    return [(cv.tier_noun(tier), n) for tier, n in sorted(counts.items(), key=lambda t: t[0] != "street")]
+    return _tier_counts(counts)
+
+
+def _tier_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """{tier: units} → [(the tier's noun, units)]: streets first, then from the top down."""
+    rank = {"street": 0, "city": 1, "district": 2}
+    return [(cv.tier_noun(tier), n) for tier, n in sorted(counts.items(), key=lambda t: (rank.get(t[0], 3), t[0]))]
 
 
 # --- the records behind a figure ---------------------------------------------------------------
