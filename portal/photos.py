@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import secrets
 import warnings
 from dataclasses import dataclass
 
@@ -38,16 +36,11 @@ class StoredPhoto:
     content_type: str = "image/jpeg"
 
 
-def _write_jpeg(image: Image.Image, folder: str) -> tuple[str, bytes]:
+def _write_jpeg(image: Image.Image) -> tuple[str, bytes]:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)  # no exif= argument: no metadata at all
     data = buffer.getvalue()
-    name = f"{secrets.token_hex(16)}.jpg"
-    path = os.path.join(folder, name)
-    with open(path, "wb") as fh:
-        fh.write(data)
-    uploads._forget_on_rollback(path)
-    return name, data
+    return uploads.store_generated(data, "jpg"), data
 
 
 def save_photo(file_storage: FileStorage, *, field: str = "photos") -> StoredPhoto:
@@ -78,11 +71,10 @@ def save_photo(file_storage: FileStorage, *, field: str = "photos") -> StoredPho
                                  'or choose the photo again.', name=checked.original_name), field) from None
         upright.info.clear()
         upright.thumbnail((MAX_SIDE, MAX_SIDE))
-        folder = uploads.upload_folder()
-        stored_name, data = _write_jpeg(upright, folder)
+        stored_name, data = _write_jpeg(upright)
         thumb = upright.copy()
         thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-        thumb_name, _thumb = _write_jpeg(thumb, folder)
+        thumb_name, _thumb = _write_jpeg(thumb)
     finally:
         uploads.delete_stored(checked.stored_name)
     original = checked.original_name.rsplit(".", 1)[0] + ".jpg"

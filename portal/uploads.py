@@ -323,6 +323,29 @@ def save_upload(file_storage: FileStorage) -> StoredFile:
 _WRITTEN = "portal_uploaded_files"
 
 
+def store_generated(data: bytes, ext: str) -> str:
+    """Store bytes the portal made itself (a re-encoded photo, a briefing) with the uploads, under a
+    random name, never under static: written to a temporary file in the same folder and renamed, so
+    a reader sees no file or all of it; deleted again if the transaction rolls back. Returns the name."""
+    folder = upload_folder()
+    stored_name = f"{secrets.token_hex(16)}.{ext}"
+    fd, tmp_path = tempfile.mkstemp(prefix=".generated-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_path, os.path.join(folder, stored_name))
+    except BaseException:
+        try:
+            os.unlink(tmp_path)
+        except FileNotFoundError:
+            pass
+        raise
+    _forget_on_rollback(os.path.join(folder, stored_name))
+    return stored_name
+
+
 def _forget_on_rollback(path: str) -> None:
     """A file saved for a row that is then rolled back would stay on disk with
     nothing pointing at it: the session deletes it on rollback."""

@@ -8,10 +8,6 @@ Who may ask and read is decided in :mod:`portal.access` (``can_request_briefing`
 """
 from __future__ import annotations
 
-import os
-import secrets
-import tempfile
-
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -60,24 +56,9 @@ def request_briefing(unit: Unit, data, *, by: User) -> Briefing:
 
 def store_document(data: bytes) -> str:
     """Write a generated .docx with the uploads (a random name, never under static); returns its name."""
-    from portal.uploads import upload_folder
+    from portal.uploads import store_generated
 
-    folder = upload_folder()
-    stored_name = f"{secrets.token_hex(16)}.docx"
-    fd, tmp_path = tempfile.mkstemp(prefix=".briefing-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_path, os.path.join(folder, stored_name))
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
-    return stored_name
+    return store_generated(data, "docx")
 
 
 def download_name(briefing: Briefing) -> str:
