@@ -366,34 +366,52 @@ class ReportingRow:
         return self.owed == 0
 
 
-def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = False) -> list[ReportingRow]:
-    """Every unit below that owes reports in the period (its own tasks), with what arrived;
-    one grouped read of the stored own figures."""
+def _owing(unit: Unit, period: str, visible_clause, include_self: bool = False):
+    """(select of Unit joined to its stored own report figures of the period grouped by unit,
+    expected, received): the grouped read behind :func:`reporting` and its counts."""
     months = months_of(period)
     expected = func.sum(case((MV.c.metric == "reports.expected", MV.c.own), else_=0))
     received = func.sum(case((MV.c.metric == "reports.received", MV.c.own), else_=0))
     where = [Unit.subtree_clause(unit), visible_clause]
     if not include_self:
         where.append(Unit.id != unit.id)
-    rows = db.session.execute(
-        select(Unit, expected, received).join(MV, MV.c.unit_id == Unit.id)
-        .where(*where, MV.c.metric.in_(("reports.expected", "reports.received")), MV.c.period.in_(months))
-        .group_by(Unit.id).having(expected > 0).order_by(Unit.path)).all()
-    return [ReportingRow(u, int(e), int(r)) for u, e, r in rows]
+    stmt = (select(Unit.id).join(MV, MV.c.unit_id == Unit.id)
+            .where(*where, MV.c.metric.in_(("reports.expected", "reports.received")), MV.c.period.in_(months))
+            .group_by(Unit.id).having(expected > 0))
+    return stmt, expected, received
+
+
+def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = False,
+              reported: Optional[bool] = None, offset: int = 0, limit: Optional[int] = None) -> list[ReportingRow]:
+    """Every unit below that owes reports in the period (its own tasks), with what arrived;
+    one grouped read of the stored own figures. ``reported`` keeps the units that have (or
+    have not) reported; ``offset``/``limit`` give one page of the list (in path order)."""
+    stmt, expected, received = _owing(unit, period, visible_clause, include_self)
+    stmt = stmt.with_only_columns(Unit, expected, received).order_by(Unit.path)
+    if reported is True:
+        stmt = stmt.having(expected <= received)
+    elif reported is False:
+        stmt = stmt.having(expected > received)
+    if offset:
+        stmt = stmt.offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [ReportingRow(u, int(e), int(r)) for u, e, r in db.session.execute(stmt).all()]
+
+
+def reporting_counts(unit: Unit, period: str, visible_clause) -> dict[str, tuple[int, int]]:
+    """{tier: (units below owing reports in the period, those of them not reported)}: the counts
+    of :func:`reporting`'s rows, without loading the units."""
+    stmt, expected, received = _owing(unit, period, visible_clause)
+    per_unit = stmt.with_only_columns(Unit.tier.label("tier"), case((expected > received, 1), else_=0)
+                                      .label("lagging")).group_by(Unit.tier).subquery()
+    return {tier: (int(n), int(lagging or 0)) for tier, n, lagging in db.session.execute(
+        select(per_unit.c.tier, func.count(), func.sum(per_unit.c.lagging)).group_by(per_unit.c.tier)).all()}
 
 
 def lagging_by_tier(unit: Unit, period: str, visible_clause) -> dict[str, int]:
-    """How many units below have not reported in the period, by tier: the counts of
-    :func:`reporting`'s rows that are not ``reported``, without loading the units."""
-    months = months_of(period)
-    expected = func.sum(case((MV.c.metric == "reports.expected", MV.c.own), else_=0))
-    received = func.sum(case((MV.c.metric == "reports.received", MV.c.own), else_=0))
-    per_unit = (select(Unit.tier.label("tier")).join(MV, MV.c.unit_id == Unit.id)
-                .where(Unit.subtree_clause(unit), visible_clause, Unit.id != unit.id,
-                       MV.c.metric.in_(("reports.expected", "reports.received")), MV.c.period.in_(months))
-                .group_by(Unit.id, Unit.tier).having(expected > received).subquery())
-    return {tier: int(n) for tier, n in db.session.execute(
-        select(per_unit.c.tier, func.count()).group_by(per_unit.c.tier)).all()}
+    """How many units below have not reported in the period, by tier."""
+    return {tier: lagging for tier, (_n, lagging) in reporting_counts(unit, period, visible_clause).items() if lagging}
 
 
 def owed_tasks(unit: Unit, period: str):

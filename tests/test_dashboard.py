@@ -569,6 +569,14 @@ def test_home_counts_the_laggards_by_tier_like_the_reporting_page(browser, scene
 
     browser.login("office-41")
     assert "1 个街道（乡镇）、 1 个县（区）" in summary(f"/province/41/dashboard/?period={period}")
+    # The reporting page loads one page of rows; its counts cover every unit whatever the page.
+    for page, codes in ((1, {"410102001", "410105"}), (2, set())):
+        html = browser.get(f"/province/41/dashboard/reporting?period={period}&page={page}").get_data(as_text=True)
+        assert set(_cells(html, "reporting")) == codes
+        assert 'id="units-expected">4<' in html and 'id="units-reported">2<' in html
+        assert 'id="units-lagging">2<' in html
+    reported = browser.get(f"/province/41/dashboard/reporting?period={period}&show=reported").get_data(as_text=True)
+    assert set(_cells(reported, "reporting")) == {"410105001", "410105002"}
     browser.logout()
     browser.login("office-4102")
     kaifeng = summary(f"/city/4102/dashboard/?period={period}")

@@ -161,13 +161,6 @@ def _json(data) -> str:
             .replace("&", "\\u0026"))
 
 
-def _by_tier(rows) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.unit.tier] = counts.get(row.unit.tier, 0) + 1
-    return _tier_counts(counts)
-
-
 def _tier_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
     """{tier: units} → [(the tier's noun, units)]: streets first, then from the top down."""
     rank = {"street": 0, "city": 1, "district": 2}
@@ -209,14 +202,20 @@ def reporting():
     _require_completeness()
     unit, period = g.unit, _period()
     show = request.args.get("show", "lagging")
-    rows = cv.reporting(unit, period, access.visible_units_clause(current_user))
-    lagging = [r for r in rows if not r.reported]
-    shown = {"lagging": lagging, "reported": [r for r in rows if r.reported]}.get(show, rows)
+    visible = access.visible_units_clause(current_user)
+    # The counts cover every unit; only the page's rows are loaded.
+    counts = cv.reporting_counts(unit, period, visible)
+    expected = sum(n for n, _lagging in counts.values())
+    lagging = sum(n for _n, n in counts.values())
+    only = {"lagging": False, "reported": True}.get(show)
+    total = {False: lagging, True: expected - lagging}.get(only, expected)
     page, per_page = page_number(), 50
+    rows = cv.reporting(unit, period, visible, reported=only, offset=(page - 1) * per_page, limit=per_page)
     return render_template(
-        "dashboard/reporting.html", unit=unit, period=period, rows=shown[(page - 1) * per_page:page * per_page],
-        total=len(shown), expected=len(rows), reported=len(rows) - len(lagging), lagging=len(lagging),
-        by_tier=_by_tier(lagging), show=show, page=page, pages=max((len(shown) + per_page - 1) // per_page, 1),
+        "dashboard/reporting.html", unit=unit, period=period, rows=rows,
+        total=total, expected=expected, reported=expected - lagging, lagging=lagging,
+        by_tier=_tier_counts({tier: n for tier, (_n, n) in counts.items() if n}), show=show, page=page,
+        pages=max((total + per_page - 1) // per_page, 1),
         can_remind=access.can(current_user, access.Permission.ACT, unit), cv=cv,
         choices=cv.period_choices(local_today(), period))
 
