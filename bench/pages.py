@@ -1,7 +1,7 @@
 """The page stage of ``make bench``: gunicorn under a bounded load on 127.0.0.1.
 
 :func:`measure_pages` starts gunicorn as the README's production section runs
-it (``gunicorn -w 4 -b 127.0.0.1:<free port> wsgi:app``, sync workers) on the
+it (``gunicorn -w 4 --timeout 120 -b 127.0.0.1:<free port> wsgi:app``, sync workers) on the
 configured database, logs the needed accounts in once through the real login
 form and reuses their session cookies (the API takes a bearer token from
 ``POST /api/v1/tokens``), checks that every URL answers 200, then measures each
@@ -20,8 +20,8 @@ timeout, a reset connection), with the ratio to ``/healthz`` measured first in
 the same run under the same load shape (and once more at the end, to show the
 drift of a shared machine). Nothing is asserted here: :func:`markdown` puts
 the issue's targets next to the figures. ``BENCH_WEB_WORKERS`` (4) changes the
-gunicorn processes, ``BENCH_WEB_TIMEOUT`` its ``--timeout`` (unset: gunicorn's
-default, 30 s, as in production: a request that takes longer is killed and
+gunicorn processes, ``BENCH_WEB_TIMEOUT`` its ``--timeout`` (120 s, as the
+README runs it in production: a request that takes longer is killed and
 answers 500). The bench server allows many logins (``LOGIN_LIMIT_*``)
 and runs no embedded scheduler; everything else is the production set-up.
 """
@@ -52,7 +52,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "30"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "120"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
-WEB_TIMEOUT = os.environ.get("BENCH_WEB_TIMEOUT", "")  # gunicorn's --timeout; unset: its default (30 s)
+WEB_TIMEOUT = os.environ.get("BENCH_WEB_TIMEOUT", "120")  # gunicorn's --timeout, as the README runs it
 MIN_SEQUENTIAL = 5
 
 #: Issue 9's measurement before the work (PostgreSQL, gunicorn 4 workers, 2 cores): label → (p95 at 1 ms,
