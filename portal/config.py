@@ -39,6 +39,10 @@ def _read_secret(path: str | None) -> str | None:
         return None
 
 
+#: How long a SQLite write waits for another writer before giving up.
+SQLITE_BUSY_SECONDS = 30
+
+
 class Config:
     """Built per app so that tests can set the environment first."""
 
@@ -52,6 +56,10 @@ class Config:
         self.HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN") or None
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            # One writer at a time: a write that meets another (the embedded scheduler's reconcile,
+            # seconds long) waits for it up to 30 s instead of failing after sqlite3's default 5 s.
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             # PostgreSQL's JIT compiles any statement the planner costs high, and the portal's
             # subtree lists and roll-ups are costed high on estimates: compiling took longer than

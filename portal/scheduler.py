@@ -18,7 +18,12 @@ _started = False
 _lock = threading.Lock()
 
 
-def start_embedded_scheduler(app: Flask, every_seconds: int = 600) -> bool:
+#: The first sweep waits this long after the first request, so that the first person to log in
+#: after a start does not wait behind the start-up reconcile.
+FIRST_SWEEP_AFTER = 60
+
+
+def start_embedded_scheduler(app: Flask, every_seconds: int = 600, first_after: int = FIRST_SWEEP_AFTER) -> bool:
     global _started
     if app.config.get("TESTING") or not app.config.get("EMBEDDED_SCHEDULER", True):
         return False
@@ -31,12 +36,13 @@ def start_embedded_scheduler(app: Flask, every_seconds: int = 600) -> bool:
 
     def loop() -> None:
         stop = threading.Event()
-        run_sweep(app)
+        if not stop.wait(first_after):
+            run_sweep(app)
         while not stop.wait(every_seconds):
             run_sweep(app)
 
     threading.Thread(target=loop, name="portal-embedded-scheduler", daemon=True).start()
-    log.info("embedded scheduler: reminder sweep every %d s", every_seconds)
+    log.info("embedded scheduler: reminder sweep every %d s, the first in %d s", every_seconds, first_after)
     return True
 
 

@@ -24,7 +24,7 @@ def test_postgresql_connections_run_without_jit(monkeypatch, tmp_path, app):
     monkeypatch.setenv("PORTAL_PG_JIT", "on")
     assert "connect_args" not in Config(str(tmp_path)).SQLALCHEMY_ENGINE_OPTIONS
     monkeypatch.delenv("DATABASE_URL")
-    assert "connect_args" not in Config(str(tmp_path)).SQLALCHEMY_ENGINE_OPTIONS  # SQLite
+    assert Config(str(tmp_path)).SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"timeout": 30}  # SQLite: no jit
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         from sqlalchemy import text
 
@@ -32,3 +32,38 @@ def test_postgresql_connections_run_without_jit(monkeypatch, tmp_path, app):
 
         with app.app_context():
             assert db.session.execute(text("SHOW jit")).scalar() == "off"
+
+
+def test_a_sqlite_write_waits_for_another_writer_instead_of_failing(app, browser, people):
+    """The embedded scheduler's reconcile holds SQLite's write lock for seconds; a login (a write)
+    meanwhile waits for it instead of answering 503 after sqlite3's default 5 s."""
+    import threading
+    import time
+
+    import pytest
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's single writer only")
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    held = threading.Event()
+
+    def hold_the_write_lock():
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(6)
+        conn.rollback()
+        conn.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(5)
+    started = time.perf_counter()
+    response = browser.login("office-41")
+    holder.join()
+    assert time.perf_counter() - started > 5  # it did wait behind the other writer
+    assert response.status_code == 302
