@@ -16,3 +16,4 @@ from portal.models.activities import (  # noqa: F401
     CATEGORY_CODES, Activity, ActivityCategory, ActivityFile, ActivityVolunteer, TeamMember,
 )
 from portal.models.briefings import BRIEFING_STATES, Briefing  # noqa: F401
+from portal.models.file_jobs import FILE_JOB_KINDS, FILE_JOB_STATES, FileJob  # noqa: F401
