@@ -98,6 +98,10 @@ class Config:
         self.UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads")
         # Requests may carry one upload and a form around it; larger ones are cut off early.
         self.MAX_CONTENT_LENGTH = self.UPLOAD_MAX_BYTES + 1024 * 1024
+        # Larger Excel downloads and uploads than these are done by a job with a progress page
+        # (portal.services.file_jobs): a task list of more rows, a register upload of more rows.
+        self.EXPORT_INLINE_MAX_ROWS = int(os.environ.get("EXPORT_INLINE_MAX_ROWS", "2000"))
+        self.IMPORT_INLINE_MAX_ROWS = int(os.environ.get("IMPORT_INLINE_MAX_ROWS", "500"))
         self.EMBEDDED_SCHEDULER = _bool("EMBEDDED_SCHEDULER", True)
         self.PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
         self.TESTING = False

@@ -29,7 +29,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -256,12 +256,39 @@ def _counted_cell(ws) -> WriteOnlyCell:
     return cell
 
 
+#: The most rows a task list download has (the list's first rows, in its order).
+EXPORT_LIMIT = 20_000
+#: A download written by a job says how far it is every this many rows.
+PROGRESS_EVERY = 500
+
+
+def list_workbook(unit: Unit, user: User, filters: dict, *, today: date,
+                  progress: Optional[Callable[[int, int], None]] = None) -> bytes:
+    """The task list download of ``unit`` as ``user`` reads it with ``filters`` (the list's
+    scope, status, department, due_within, overdue, q) on ``today``: the one writer of the
+    direct download and of the one a job prepares (:mod:`jobs.file_jobs`), so both are the same."""
+    stmt = task_services.task_list(unit, user, today=today, scope=filters["scope"], status=filters["status"],
+                                   department=filters["department"], due_within=filters["due_within"],
+                                   overdue=filters["overdue"], q=filters["q"])
+    tasks = db.session.scalars(stmt.limit(EXPORT_LIMIT)).all()  # the latest report dates: one query per chunk
+    # A reader of everything below the unit opens every instance below the listed tasks (all in its
+    # subtree): no visibility filter on their count then (at the province, ten times faster).
+    visible = () if access.reads_below(user, unit) else (access.visible_tasks_clause(user),)
+    return export_tasks(tasks, today=today, unit=unit, scope=filters["scope"], visible=visible, progress=progress)
+
+
+def list_file_name(unit: Unit, today: date) -> str:
+    """任务清单-金水区-2026-11-30.xlsx"""
+    return f"任务清单-{unit.name}-{today.isoformat()}.xlsx"
+
+
 def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = None, scope: Optional[str] = None,
-                 visible: tuple = ()) -> bytes:
+                 visible: tuple = (), progress: Optional[Callable[[int, int], None]] = None) -> bytes:
     """The tasks as an .xlsx: sheet 任务清单, one row per task in the given order,
     and sheet 进度报送, the import template with the open tasks. Each sheet opens with a title row
     naming ``unit``, the list's ``scope`` and ``today``; ``visible`` narrows the instances counted
-    below a passed-down task (as its page counts them)."""
+    below a passed-down task (as its page counts them). ``progress(done, total)`` is called every
+    :data:`PROGRESS_EVERY` rows of the list sheet and once at its end."""
     tasks = list(tasks)
     with force_locale(WORKBOOK_LOCALE):
         labels = {status.value: status.label for status in TaskStatus}
@@ -273,7 +300,9 @@ def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = N
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(TASKS_SHEET)
     _header(ws, TASK_COLUMNS, title_text(unit_name, "任务清单", scope, today))
-    for task in tasks:
+    for done, task in enumerate(tasks, start=1):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(tasks))
         reported = latest.get(task.id)
         departments = agencies[task.unit_id]
         co = "、".join(departments.get(code, code) for code in task.co_department_codes or [])
@@ -295,6 +324,8 @@ def export_tasks(tasks: Iterable[Task], *, today: date, unit: Optional[Unit] = N
             _date_cell(ws, to_local(reported).replace(microsecond=0) if reported else None, DATETIME_FORMAT),
         ])
     _autofilter(ws, TASK_COLUMNS, len(tasks))
+    if progress is not None:
+        progress(len(tasks), len(tasks))
 
     template = wb.create_sheet(TEMPLATE_SHEET)
     _header(template, TEMPLATE_COLUMNS, title_text(unit_name, "任务进度报送", scope, today))

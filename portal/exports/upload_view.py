@@ -1,11 +1,15 @@
 """The all-or-nothing Excel upload page, shared by the task progress upload and
 the activity register upload: read the sheet, check every row, save all of it
-or nothing, and show the problems by row and column."""
+or nothing, and show the problems by row and column.
+
+A page that passes ``background`` hands a sheet of more than ``IMPORT_INLINE_MAX_ROWS`` rows to
+a job (:mod:`portal.services.file_jobs`) once it has been read: the same check and the same
+all-or-nothing save run there, and the job's page shows the outcome."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
-from flask import flash, redirect, render_template, request
+from flask import current_app, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from portal.blueprints.auth.forms import ConfirmForm
@@ -14,9 +18,12 @@ from portal.services import ServiceError
 
 
 def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, template: str,
-                          refused: Callable[[int], str], done: Callable[[int], str], done_url: Callable[[], str]):
+                          refused: Callable[[int], str], done: Callable[[int], str], done_url: Callable[[], str],
+                          background: Optional[Callable[[bytes, list, str], str]] = None):
     """The view's response. ``read(data)`` gives rows, ``apply(rows)`` a result with
-    ``errors`` and ``applied``; ``refused(n)`` and ``done(n)`` word the outcome."""
+    ``errors`` and ``applied``; ``refused(n)`` and ``done(n)`` word the outcome.
+    ``background(data, rows, filename)``, for a sheet of more rows than ``IMPORT_INLINE_MAX_ROWS``,
+    asks for the job that applies it and returns the job's page (sent there after the commit)."""
     form = ConfirmForm()
     errors, status = [], 200
     if request.method == "POST" and form.validate_on_submit():
@@ -26,7 +33,13 @@ def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, te
             status = 400
         else:
             try:
-                result = apply(read(upload.read(max_bytes)))
+                data = upload.read(max_bytes)
+                rows = read(data)
+                if background is not None and len(rows) > current_app.config["IMPORT_INLINE_MAX_ROWS"]:
+                    page = background(data, rows, upload.filename)
+                    db.session.commit()
+                    return redirect(page)
+                result = apply(rows)
             except ServiceError as exc:
                 db.session.rollback()
                 flash(exc.message, "danger")

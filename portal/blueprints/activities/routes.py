@@ -324,4 +324,26 @@ def import_register():
         max_bytes=EXPORT_LIMIT * 1024, template="activities/import.html",
         refused=lambda n: _("Nothing was saved: %(n)d problems in the sheet. Correct them and upload it again.",
                             n=n),
-        done=lambda n: _("%(n)d activities registered.", n=n), done_url=lambda: url_for(".index", scope="unit"))
+        done=lambda n: _("%(n)d activities registered.", n=n), done_url=lambda: url_for(".index", scope="unit"),
+        background=_import_in_background)
+
+
+def _import_in_background(data: bytes, rows: list, filename: str) -> str:
+    """A large register upload: stored, and checked and saved by a job (all or nothing, as here)."""
+    from portal.services import file_jobs
+    from portal.uploads import sanitize_filename
+
+    job = file_jobs.request_file_job("activities_import", g.unit, by=current_user, upload=data,
+                                     file_name=sanitize_filename(filename), total=len(rows))
+    return url_for(".import_job", job_id=job.id)
+
+
+@bp.route("/import/<int:job_id>")
+def import_job(job_id: int):
+    """A large register upload's page: its progress, then rows saved or the row errors."""
+    from portal.exports.file_job_view import job_or_404, job_page
+
+    job = job_or_404(job_id, "activities_import")
+    return job_page(job, title=_("Upload a register (Excel)"), page_url=url_for(".import_job", job_id=job.id),
+                    back_url=url_for(".import_register"), back_label=_("Upload a register (Excel)"),
+                    done_url=url_for(".index", scope="unit"), done_label=_("Activity register"))

@@ -411,24 +411,61 @@ EXPORT_LIMIT = 20_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@bp.route("/export.xlsx")
+#: The list's filters a task list download is written with (the direct one and a job's).
+LIST_FILTERS = ("scope", "status", "department", "due_within", "overdue", "q")
+
+
+@bp.route("/export.xlsx", methods=["GET", "POST"])
 def export():
+    """The list as Excel. Up to ``EXPORT_INLINE_MAX_ROWS`` rows it is written now; a longer list is
+    prepared by a job (asked for with a form: a link followed is no request for work), and the job's
+    page shows its progress and then the same file."""
     from urllib.parse import quote
 
-    from flask import Response
+    from flask import Response, current_app
 
-    from portal.exports.tasks_excel import export_tasks
+    from portal.exports.tasks_excel import list_file_name, list_workbook
+    from portal.pagination import capped_count
+    from portal.services import file_jobs
 
     stmt, ctx = _list_query()
-    tasks = db.session.scalars(stmt.limit(EXPORT_LIMIT)).all()  # the latest report dates: one query per chunk
-    # A reader of everything below the unit opens every instance below the listed tasks (all in its
-    # subtree): no visibility filter on their count then (at the province, ten times faster).
-    visible = () if access.reads_below(current_user, g.unit) else (access.visible_tasks_clause(current_user),)
-    data = export_tasks(tasks, today=ctx["today"], unit=g.unit, scope=ctx["scope"], visible=visible)
-    name = f"任务清单-{g.unit.name}-{ctx['today'].isoformat()}.xlsx"
+    filters = {key: ctx[key] for key in LIST_FILTERS}
+    inline_max = current_app.config["EXPORT_INLINE_MAX_ROWS"]
+    if capped_count(stmt, inline_max) > inline_max:
+        if request.method == "POST":
+            job = file_jobs.request_file_job("tasks_export", g.unit, by=current_user,
+                                             params={"filters": filters, "today": ctx["today"].isoformat()},
+                                             file_name=list_file_name(g.unit, ctx["today"]))
+            job_id = job.id
+            db.session.commit()
+            return redirect(url_for(".export_job", job_id=job_id))
+        return render_template("file_jobs/ask.html", title=_("Task list (Excel)"), limit=inline_max,
+                               action=request.full_path, back_url=url_for(".index", **request.args),
+                               back_label=_("Tasks"))
+    if request.method == "POST":  # the list has become short meanwhile: its file at once
+        return redirect(url_for(".export", **request.args))
+    data = list_workbook(g.unit, current_user, filters, today=ctx["today"])
     response = Response(data, mimetype=XLSX)
+    name = list_file_name(g.unit, ctx["today"])
     response.headers["Content-Disposition"] = f"attachment; filename=\"tasks.xlsx\"; filename*=UTF-8''{quote(name)}"
     return response
+
+
+@bp.route("/export/<int:job_id>")
+def export_job(job_id: int):
+    from portal.exports.file_job_view import job_or_404, job_page
+
+    job = job_or_404(job_id, "tasks_export")
+    return job_page(job, title=_("Task list (Excel)"), page_url=url_for(".export_job", job_id=job.id),
+                    back_url=url_for(".index"), back_label=_("Tasks"),
+                    download_url=url_for(".export_job_file", job_id=job.id))
+
+
+@bp.route("/export/<int:job_id>/download")
+def export_job_file(job_id: int):
+    from portal.exports.file_job_view import job_or_404, send_job_file
+
+    return send_job_file(job_or_404(job_id, "tasks_export"), "tasks.xlsx")
 
 
 @bp.route("/import", methods=["GET", "POST"])
