@@ -62,6 +62,9 @@ def create_app(config: Optional[dict[str, Any]] = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories="translations")
     limiter.init_app(app)
+    from portal import figcache
+
+    figcache.init_app(app)  # before any request thread: it adds the session listener that renews the epoch
 
     from portal import markdown, queue, uploads  # noqa: F401
 

@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
+from portal import figcache
 from portal.extensions import db
 from portal.metrics import INDICATORS, REGISTRY, current_month, months_of, pick
 from portal.metrics.engine import MS, MV, _dirty_clause, _figure, _number, indicators
@@ -269,10 +270,18 @@ def _dirty_paths() -> list[str]:
 
 
 def read_many(units: Iterable[Unit], period: str, scope: str = "subtree") -> dict[int, Figures]:
-    """The stored figures of several units at once (two statements, whatever their number)."""
+    """The stored figures of several units at once (three statements whatever their number, or
+    none when the figures cache holds them for the current epoch)."""
     units = list(units)
     if not units:
         return {}
+    key = (tuple((u.id, u.path) for u in units), period, scope)
+    stored = figcache.remember("read_many", key, lambda: _stored_many(units, period, scope))
+    return {unit.id: Figures(unit, period, *stored[unit.id]) for unit in units}
+
+
+def _stored_many(units: list[Unit], period: str, scope: str) -> dict[int, tuple]:
+    """{unit id: (metrics, indicators, computed_at, stale)} read from the stored figures."""
     ids = [u.id for u in units]
     column = MV.c.subtree if scope == "subtree" else MV.c.own
     months = months_of(period)
@@ -292,8 +301,7 @@ def read_many(units: Iterable[Unit], period: str, scope: str = "subtree") -> dic
             stale = any(path.startswith(unit.path) for path in dirty)
         else:
             stale = unit.path in dirty
-        out[unit.id] = Figures(unit, period, {k: _number(k, v) for k, v in raw.items()}, indicators(raw),
-                               computed.get(unit.id), stale)
+        out[unit.id] = ({k: _number(k, v) for k, v in raw.items()}, indicators(raw), computed.get(unit.id), stale)
     return out
 
 
@@ -324,7 +332,13 @@ def ranking(children: list[Unit], period: str, sort: str, descending: bool,
 
 def monthly(unit: Unit, year: int, scope: str = "subtree") -> list[dict]:
     """Month by month of a year (up to the current month): the flows, the task figures at each
-    month's end (as of now for the current month), and their indicators."""
+    month's end (as of now for the current month), and their indicators (kept for the epoch:
+    figcache)."""
+    return figcache.remember("monthly", (unit.id, year, scope, str(get_locale())),
+                             lambda: _monthly(unit, year, scope))
+
+
+def _monthly(unit: Unit, year: int, scope: str) -> list[dict]:
     from portal.metrics import has_history
 
     last = current_month()
@@ -372,7 +386,7 @@ def _owing(unit: Unit, period: str, visible_clause, include_self: bool = False):
     months = months_of(period)
     expected = func.sum(case((MV.c.metric == "reports.expected", MV.c.own), else_=0))
     received = func.sum(case((MV.c.metric == "reports.received", MV.c.own), else_=0))
-    where = [Unit.subtree_clause(unit), visible_clause]
+    where = [Unit.subtree_clause(unit)] + ([visible_clause] if visible_clause is not None else [])
     if not include_self:
         where.append(Unit.id != unit.id)
     stmt = (select(Unit.id).join(MV, MV.c.unit_id == Unit.id)
@@ -385,28 +399,46 @@ def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = F
               reported: Optional[bool] = None, offset: int = 0, limit: Optional[int] = None) -> list[ReportingRow]:
     """Every unit below that owes reports in the period (its own tasks), with what arrived;
     one grouped read of the stored own figures. ``reported`` keeps the units that have (or
-    have not) reported; ``offset``/``limit`` give one page of the list (in path order)."""
-    stmt, expected, received = _owing(unit, period, visible_clause, include_self)
-    stmt = stmt.with_only_columns(Unit, expected, received).order_by(Unit.path)
-    if reported is True:
-        stmt = stmt.having(expected <= received)
-    elif reported is False:
-        stmt = stmt.having(expected > received)
-    if offset:
-        stmt = stmt.offset(offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [ReportingRow(u, int(e), int(r)) for u, e, r in db.session.execute(stmt).all()]
+    have not) reported; ``offset``/``limit`` give one page of the list (in path order).
+    ``visible_clause`` None: a reader of the whole subtree (the answer is then kept for the
+    figures' epoch, figcache)."""
+    def read() -> list[tuple[int, int, int]]:
+        stmt, expected, received = _owing(unit, period, visible_clause, include_self)
+        stmt = stmt.with_only_columns(Unit.id, expected, received).order_by(Unit.path)
+        if reported is True:
+            stmt = stmt.having(expected <= received)
+        elif reported is False:
+            stmt = stmt.having(expected > received)
+        if offset:
+            stmt = stmt.offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [(int(u), int(e), int(r)) for u, e, r in db.session.execute(stmt).all()]
+
+    if visible_clause is None:
+        rows = figcache.remember("reporting", (unit.id, unit.path, period, include_self, reported, offset, limit),
+                                 read)
+    else:
+        rows = read()
+    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_([r[0] for r in rows])))} \
+        if rows else {}
+    return [ReportingRow(units[u], e, r) for u, e, r in rows if u in units]
 
 
 def reporting_counts(unit: Unit, period: str, visible_clause) -> dict[str, tuple[int, int]]:
     """{tier: (units below owing reports in the period, those of them not reported)}: the counts
-    of :func:`reporting`'s rows, without loading the units."""
-    stmt, expected, received = _owing(unit, period, visible_clause)
-    per_unit = stmt.with_only_columns(Unit.tier.label("tier"), case((expected > received, 1), else_=0)
-                                      .label("lagging")).group_by(Unit.tier).subquery()
-    return {tier: (int(n), int(lagging or 0)) for tier, n, lagging in db.session.execute(
-        select(per_unit.c.tier, func.count(), func.sum(per_unit.c.lagging)).group_by(per_unit.c.tier)).all()}
+    of :func:`reporting`'s rows, without loading the units (kept for the epoch when
+    ``visible_clause`` is None, a reader of the whole subtree)."""
+    def read() -> dict[str, tuple[int, int]]:
+        stmt, expected, received = _owing(unit, period, visible_clause)
+        per_unit = stmt.with_only_columns(Unit.tier.label("tier"), case((expected > received, 1), else_=0)
+                                          .label("lagging")).group_by(Unit.tier).subquery()
+        return {tier: (int(n), int(lagging or 0)) for tier, n, lagging in db.session.execute(
+            select(per_unit.c.tier, func.count(), func.sum(per_unit.c.lagging)).group_by(per_unit.c.tier)).all()}
+
+    if visible_clause is None:
+        return figcache.remember("reporting_counts", (unit.id, unit.path, period), read)
+    return read()
 
 
 def lagging_by_tier(unit: Unit, period: str, visible_clause) -> dict[str, int]:

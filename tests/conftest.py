@@ -72,6 +72,9 @@ def _clean(app):
             for table in tables:
                 conn.execute(delete(table))
         limiter.reset()
+        from portal import figcache
+
+        figcache.cache.clear()  # the next test's units reuse these ids
         if app.config.get("REDIS_URL"):
             from portal.queue import redis_connection
 

@@ -26,6 +26,7 @@ from typing import Iterable, Optional
 from sqlalchemy import (Column, DateTime, Integer, MetaData, Numeric, PrimaryKeyConstraint, String, Table,
                         and_, bindparam, delete, exists, func, literal, or_, select, text, true, union_all, update)
 
+from portal import figcache
 from portal.extensions import db
 from portal.formatting import percent_of, round_half_up
 from portal.metrics import sql
@@ -136,6 +137,7 @@ def mark_dirty(unit_ids: Iterable[Optional[int]]) -> None:
     ids = sorted({int(i) for i in unit_ids if i is not None})
     if not ids:
         return
+    figcache.changed()  # the views say "updating…" from the commit on
     now = utcnow()
     if sql.dialect() == "postgresql":  # the ids as one array: a cascade's 2,786 units in one cached statement
         from sqlalchemy import false
@@ -271,6 +273,7 @@ def refresh_units(unit_ids: Iterable[int]) -> int:
     ids = set(unit_ids)
     if not ids:
         return 0
+    figcache.changed()
     paths = db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(ids))).all()
     codes = {code for _id, path in paths for code in path.strip("/").split("/")}
     chain = {unit_id: path.count("/") - 1 for unit_id, path in
@@ -353,6 +356,7 @@ def rebuild_all(families: Optional[Iterable[str]] = None) -> dict:
     _fill(MV, chosen, now, today, timings)
     db.session.execute(update(MS).values(refreshed_at=now))
     figures = db.session.scalar(select(func.count()).select_from(MV).where(MV.c.metric.in_(keys)))
+    figcache.changed()
     db.session.commit()
     result = {"figures": figures, "families": [f.key for f in chosen], "timings": timings,
               "seconds": round(time.perf_counter() - started, 3)}
@@ -412,6 +416,7 @@ def reconcile() -> dict:
     seconds = round(time.perf_counter() - started, 3)
     db.session.add(MetricReconcile(at=now, seconds=Decimal(str(seconds)), figures=figures, drifted=drifted,
                                    dirty_units=dirty))
+    figcache.changed()
     db.session.commit()
     result = {"figures": figures, "drifted": drifted, "changed": changed, "missing": missing, "extra": extra,
               "dirty_units": dirty, "seconds": seconds, "timings": timings}
@@ -435,8 +440,13 @@ def indicators(metrics: dict) -> dict:
 
 def read(unit: Unit, period: Optional[str] = None, scope: str = "subtree") -> dict:
     """The stored figures of a unit for a period (``None``: the current month), its own or its
-    subtree's, with the indicators, ``computed_at`` and whether a refresh is still to come."""
+    subtree's, with the indicators, ``computed_at`` and whether a refresh is still to come
+    (kept for the figures' epoch: :mod:`portal.figcache`)."""
     period = period or current_month()
+    return figcache.remember("read", (unit.id, unit.path, period, scope), lambda: _read(unit, period, scope))
+
+
+def _read(unit: Unit, period: str, scope: str) -> dict:
     months = months_of(period)
     column = MV.c.subtree if scope == "subtree" else MV.c.own
     rows = db.session.execute(

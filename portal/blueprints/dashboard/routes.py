@@ -140,7 +140,8 @@ def index():
     lagging_departments = cv.departments_lagging(whole.metrics) if not department and below else []
     completeness = None
     if g.policy.child_tier and below and not department:
-        completeness = _tier_counts(cv.lagging_by_tier(unit, period, access.visible_units_clause(current_user)))
+        # A reader of the units below reads the whole subtree: no visibility filter (None).
+        completeness = _tier_counts(cv.lagging_by_tier(unit, period, None))
     return render_template(
         "dashboard/index.html", unit=unit, period=period, scope=scope, figures=figures, previous=previous,
         previous_period=cv.previous_period(period), rows=rows, sort=sort, descending=descending, months=months,
@@ -202,7 +203,7 @@ def reporting():
     _require_completeness()
     unit, period = g.unit, _period()
     show = request.args.get("show", "lagging")
-    visible = access.visible_units_clause(current_user)
+    visible = None  # a reader of the units below (required above) reads the whole subtree
     # The counts cover every unit; only the page's rows are loaded.
     counts = cv.reporting_counts(unit, period, visible)
     expected = sum(n for n, _lagging in counts.values())
@@ -269,7 +270,7 @@ def export():
     whole = cv.read_one(unit, period, scope)
     previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
     rows = _ranking_rows(period, department=department)
-    reporting_rows = (cv.reporting(unit, period, access.visible_units_clause(current_user))
+    reporting_rows = (cv.reporting(unit, period, None)  # below: the whole subtree
                       if g.policy.child_tier and below and not department else None)
     data = workbook(unit, period, whole.for_department(department), previous, rows, reporting_rows,
                     cv.monthly(unit, int(period[:4]), scope) if not department else [],
