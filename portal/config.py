@@ -69,6 +69,9 @@ class Config:
                 self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"options": "-c jit=off"}
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "portal")
+        # The figures cache (portal/figcache.py): Redis with REDIS_URL, the instance folder otherwise.
+        self.FIGURES_CACHE = os.environ.get("FIGURES_CACHE", "on")
+        self.FIGURES_CACHE_SECONDS = int(os.environ.get("FIGURES_CACHE_SECONDS", "600"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")
