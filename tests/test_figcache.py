@@ -139,3 +139,33 @@ def test_a_transaction_reads_its_own_changes(app, scene):
         db.session.rollback()
         assert metrics.read(province, scene["period"])["stale"] is False
         db.session.remove()
+
+
+def test_the_kept_body_follows_sort_department_and_language(app, browser, scene, people, run_in_app, run_jobs):
+    run_in_app(lambda: svc.report_progress(_instance(scene["task"], "410105001"), {"percent": 60},
+                                           by=_user(people, "edu-410105001")))
+    run_jobs()
+    browser.login("office-41")
+    city = f"/city/4101/dashboard/?period={scene['period']}&sort=progress"
+
+    def order(html):
+        return re.findall(r'<tr data-code="(\d+)">', html.split('id="ranking"')[1].split("</table>")[0])
+    assert order(browser.get(city + "&dir=desc").get_data(as_text=True)) == ["410105", "410102"]  # 30 % before 0 %
+    assert order(browser.get(city + "&dir=asc").get_data(as_text=True)) == ["410102", "410105"]
+    base = f"/district/410105/dashboard/?period={scene['period']}"
+    assert 'id="department-badge"' not in browser.get(base).get_data(as_text=True)
+    assert 'id="department-badge"' in browser.get(base + "&department=edu").get_data(as_text=True)
+    chinese = browser.get(base).get_data(as_text=True)
+    english = browser.get(base + "&lang=en").get_data(as_text=True)
+    assert "Ranking of the units below" in english and "Ranking of the units below" not in chinese
+
+
+def test_a_liaisons_view_is_their_own_and_not_the_kept_one(app, browser, new_browser, scene):
+    office = browser
+    office.login("office-410105")
+    url = f"/district/410105/dashboard/?period={scene['period']}"
+    assert 'id="ranking"' in office.get(url).get_data(as_text=True)  # kept for readers of the units below
+    liaison = new_browser()
+    liaison.login("edu-410105")
+    page = liaison.get(url).get_data(as_text=True)
+    assert 'id="ranking"' not in page and 'id="own-scope"' in page

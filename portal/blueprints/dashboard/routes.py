@@ -13,11 +13,13 @@ import json
 from typing import Optional
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import access, consolidated as cv
+from portal import access, consolidated as cv, figcache
 from portal.blueprints.dashboard import bp
 from portal.clock import local_today
 from portal.extensions import db
@@ -129,12 +131,28 @@ def _chart_data(unit: Unit, period: str, rows: list, months: list, department: O
 def index():
     unit, period, department = g.unit, _period(), _department()
     below = _reads_below()
+    sort, descending = _sort(department)
+
+    def body() -> str:
+        return str(render_template("dashboard/_body.html", **_view(unit, period, department, below, sort, descending)))
+    if below:
+        # The same for every reader of the units below (what they may open is the whole subtree):
+        # kept for the figures' epoch, with everything it depends on in the key.
+        html = figcache.remember("dashboard-body", (unit.id, unit.path, period, department, sort, descending,
+                                                    str(get_locale()), request.script_root), body)
+    else:
+        html = body()
+    return render_template("dashboard/index.html", unit=unit, period=period, department=department,
+                           body=Markup(html))
+
+
+def _view(unit: Unit, period: str, department: Optional[str], below: bool, sort: str, descending: bool) -> dict:
+    """What the view's body shows."""
     # A liaison's department view sums its department's work below its unit (figures only, no names).
     scope = "subtree" if below or department else "own"
     whole = cv.read_one(unit, period, scope)
     figures = whole.for_department(department)
     previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
-    sort, descending = _sort(department)
     rows = _ranking_rows(period, sort, descending, department)
     months = cv.monthly(unit, int(period[:4]), scope) if not department else []
     lagging_departments = cv.departments_lagging(whole.metrics) if not department and below else []
@@ -142,8 +160,8 @@ def index():
     if g.policy.child_tier and below and not department:
         # A reader of the units below reads the whole subtree: no visibility filter (None).
         completeness = _tier_counts(cv.lagging_by_tier(unit, period, None))
-    return render_template(
-        "dashboard/index.html", unit=unit, period=period, scope=scope, figures=figures, previous=previous,
+    return dict(
+        unit=unit, period=period, scope=scope, figures=figures, previous=previous,
         previous_period=cv.previous_period(period), rows=rows, sort=sort, descending=descending, months=months,
         completeness=completeness, has_map=unit.code in MAPS and bool(rows), department=department,
         departments=_departments_offered(), lagging_departments=lagging_departments,
