@@ -267,6 +267,14 @@ def test_a_large_register_upload_is_checked_and_saved_by_a_job(app, new_browser,
     assert job.file_name == "登记.xlsx" and job.stored_name is None
     with app.app_context(), pytest.raises(StoredFileNotFound):
         open_stored(refused.stored_name or "0" * 32 + ".xlsx")
+    # A sheet whose dimension says little (a writer that leaves it out) is told by its rows read.
+    from portal.exports import tasks_excel
+
+    monkeypatch.setattr(tasks_excel, "declared_sheet_rows", lambda data, sheet: 0)
+    response = _upload(b, [GOOD] * 4)
+    assert re.fullmatch(r"/street/410105001/activities/import/\d+", response.headers["Location"])
+    run_jobs()
+    assert _activities(run_in_app) == 9
     # Another user of the unit does not see it.
     other = new_browser()
     other.login("edu-410105001")
@@ -283,3 +291,23 @@ def test_a_small_register_upload_stays_inline(app, new_browser, people, run_in_a
     response = _upload(b, [GOOD] * 3)
     assert response.status_code == 302 and "/activities/import/" not in response.headers["Location"]
     assert _activities(run_in_app) == 3 and _jobs(app) == []
+
+
+def test_a_sheet_too_large_to_check_is_refused_at_once_not_queued(app, new_browser, people, run_in_app):
+    """Its size is read from the sheet's own dimension, before any row: refused on the page, no job."""
+    from portal.exports.activities_excel import COLUMNS
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "活动登记"
+    ws.append([title for _key, title, _w in COLUMNS])
+    ws.append(GOOD)
+    ws.cell(row=12_500, column=1, value="2026-03-05")  # the sheet now spans 12,500 rows
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    b = new_browser()
+    b.login("office-410105001")
+    response = b.client.post(REGISTER, data={"csrf_token": b.csrf(REGISTER),
+                                             "file": (io.BytesIO(buffer.getvalue()), "登记.xlsx")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 400 and _jobs(app) == [] and _activities(run_in_app) == 0

@@ -424,6 +424,28 @@ def _declared_rows(ws) -> int:
         return 0
 
 
+def declared_sheet_rows(data: bytes, sheet: str) -> int:
+    """The rows the upload's sheet ``sheet`` (else its first) says it has, title and header rows
+    included (its dimension; 0 when it makes none), without reading a row: enough to tell a
+    large upload at once (10,000 rows: 0.01 s, where reading them takes 5-6 s). Refuses what
+    the readers refuse before they parse anything."""
+    _check_package(data)
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    except Exception:  # not a zip, not a workbook, a damaged or encrypted file
+        raise _not_a_workbook()
+    try:
+        if not wb.worksheets:
+            raise _not_a_workbook()
+        ws = wb[sheet] if sheet in wb.sheetnames else wb.worksheets[0]
+        declared = _declared_rows(ws) if hasattr(ws, "iter_rows") else 0
+        if declared > MAX_SCAN_ROWS:  # the readers refuse it: at once, not in a job
+            raise _too_large()
+        return declared
+    finally:
+        wb.close()
+
+
 def read_progress_sheet(data: bytes) -> list[ProgressRow]:
     """The data rows of an uploaded workbook's 进度报送 sheet (else its first
     sheet), below the header row found by its column titles; empty rows skipped.

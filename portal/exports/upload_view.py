@@ -19,11 +19,14 @@ from portal.services import ServiceError
 
 def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, template: str,
                           refused: Callable[[int], str], done: Callable[[int], str], done_url: Callable[[], str],
-                          background: Optional[Callable[[bytes, list, str], str]] = None):
+                          background: Optional[Callable[[bytes, int, str], str]] = None,
+                          declared_rows: Optional[Callable[[bytes], int]] = None):
     """The view's response. ``read(data)`` gives rows, ``apply(rows)`` a result with
     ``errors`` and ``applied``; ``refused(n)`` and ``done(n)`` word the outcome.
     ``background(data, rows, filename)``, for a sheet of more rows than ``IMPORT_INLINE_MAX_ROWS``,
-    asks for the job that applies it and returns the job's page (sent there after the commit)."""
+    asks for the job that reads and applies it and returns the job's page (sent there after the
+    commit). ``declared_rows(data)``, the rows the sheet says it has (header included), tells a
+    large sheet before it is read (reading 10,000 rows takes seconds; the job reads them)."""
     form = ConfirmForm()
     errors, status = [], 200
     if request.method == "POST" and form.validate_on_submit():
@@ -34,9 +37,11 @@ def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, te
         else:
             try:
                 data = upload.read(max_bytes)
-                rows = read(data)
-                if background is not None and len(rows) > current_app.config["IMPORT_INLINE_MAX_ROWS"]:
-                    page = background(data, rows, upload.filename)
+                inline_max = current_app.config["IMPORT_INLINE_MAX_ROWS"]
+                declared = declared_rows(data) - 1 if background is not None and declared_rows else 0
+                rows = read(data) if declared <= inline_max else None
+                if background is not None and (rows is None or len(rows) > inline_max):
+                    page = background(data, declared if rows is None else len(rows), upload.filename)
                     db.session.commit()
                     return redirect(page)
                 result = apply(rows)

@@ -313,7 +313,8 @@ def export():
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_register():
-    from portal.exports.activities_excel import apply_register_sheet, read_register_sheet
+    from portal.exports.activities_excel import TEMPLATE_SHEET, apply_register_sheet, read_register_sheet
+    from portal.exports.tasks_excel import declared_sheet_rows
     from portal.exports.upload_view import all_or_nothing_upload
 
     # Before anything of the upload is read: parsing a workbook is work a reader may not cause.
@@ -325,16 +326,17 @@ def import_register():
         refused=lambda n: _("Nothing was saved: %(n)d problems in the sheet. Correct them and upload it again.",
                             n=n),
         done=lambda n: _("%(n)d activities registered.", n=n), done_url=lambda: url_for(".index", scope="unit"),
-        background=_import_in_background)
+        background=_import_in_background,
+        declared_rows=lambda data: declared_sheet_rows(data, TEMPLATE_SHEET))
 
 
-def _import_in_background(data: bytes, rows: list, filename: str) -> str:
+def _import_in_background(data: bytes, rows: int, filename: str) -> str:
     """A large register upload: stored, and checked and saved by a job (all or nothing, as here)."""
     from portal.services import file_jobs
     from portal.uploads import sanitize_filename
 
     job = file_jobs.request_file_job("activities_import", g.unit, by=current_user, upload=data,
-                                     file_name=sanitize_filename(filename), total=len(rows))
+                                     file_name=sanitize_filename(filename), total=rows)
     return url_for(".import_job", job_id=job.id)
 
 
