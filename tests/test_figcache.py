@@ -169,3 +169,22 @@ def test_a_liaisons_view_is_their_own_and_not_the_kept_one(app, browser, new_bro
     liaison.login("edu-410105")
     page = liaison.get(url).get_data(as_text=True)
     assert 'id="ranking"' not in page and 'id="own-scope"' in page
+
+
+def test_the_kept_workbook_follows_a_report(app, browser, scene, people, run_in_app, run_jobs):
+    import io
+
+    from openpyxl import load_workbook
+
+    browser.login("office-41")
+    url = f"/province/41/dashboard/export.xlsx?period={scene['period']}"
+
+    def cells():
+        wb = load_workbook(io.BytesIO(browser.get(url).data))
+        return [[c for c in row] for ws in wb.worksheets for row in ws.iter_rows(values_only=True)]
+    first = cells()
+    assert cells() == first  # kept
+    run_in_app(lambda: svc.report_progress(_instance(scene["task"], "410105001"), {"percent": 60},
+                                           by=_user(people, "edu-410105001")))
+    run_jobs()
+    assert cells() != first

@@ -284,16 +284,21 @@ def export():
 
     unit, period, department = g.unit, _period(), _department()
     below = _reads_below()
-    scope = "subtree" if below or department else "own"
-    whole = cv.read_one(unit, period, scope)
-    previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
-    rows = _ranking_rows(period, department=department)
-    reporting_rows = (cv.reporting(unit, period, None)  # below: the whole subtree
-                      if g.policy.child_tier and below and not department else None)
-    data = workbook(unit, period, whole.for_department(department), previous, rows, reporting_rows,
-                    cv.monthly(unit, int(period[:4]), scope) if not department else [],
-                    department=db.session.get(Department, department) if department else None,
-                    departments=cv.departments_lagging(whole.metrics) if below and not department else None)
+
+    def build() -> bytes:
+        scope = "subtree" if below or department else "own"
+        whole = cv.read_one(unit, period, scope)
+        previous = cv.read_one(unit, cv.previous_period(period), scope).for_department(department)
+        rows = _ranking_rows(period, department=department)
+        reporting_rows = (cv.reporting(unit, period, None)  # below: the whole subtree
+                          if g.policy.child_tier and below and not department else None)
+        return workbook(unit, period, whole.for_department(department), previous, rows, reporting_rows,
+                        cv.monthly(unit, int(period[:4]), scope) if not department else [],
+                        department=db.session.get(Department, department) if department else None,
+                        departments=cv.departments_lagging(whole.metrics) if below and not department else None)
+    # The same file for every reader of the units below: kept for the figures' epoch (figcache).
+    data = (figcache.remember("dashboard-xlsx", (unit.id, unit.path, period, department, str(get_locale())), build)
+            if below else build())
     name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
     ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
