@@ -128,7 +128,13 @@ class Task(db.Model):
         return date(self.due_date.year, 1, 1), self.due_date
 
     def is_overdue(self, today: date) -> bool:
-        return self.status in OPEN_STATES and self.due_date < today
+        return self.overdue_on(self.status, self.due_date, today)
+
+    @staticmethod
+    def overdue_on(status: str, due_date: date, today: date) -> bool:
+        """Whether a task in ``status`` due on ``due_date`` is overdue ``today`` (for rows that are
+        not whole tasks: the children on a task's page)."""
+        return status in OPEN_STATES and due_date < today
 
     @classmethod
     def overdue_clause(cls, today: date):
