@@ -50,7 +50,14 @@ class ActivityCategory(db.Model):
 
     @classmethod
     def all(cls) -> list["ActivityCategory"]:
-        return list(db.session.scalars(select(cls).order_by(cls.position)))
+        """The catalogue in its order (read once per request: pages name departments in several places)."""
+        from flask import g, has_request_context
+
+        if not has_request_context():
+            return list(db.session.scalars(select(cls).order_by(cls.position)))
+        if g.get("_activity_categories") is None:
+            g._activity_categories = list(db.session.scalars(select(cls).order_by(cls.position)))
+        return list(g._activity_categories)
 
 
 class Activity(db.Model):

@@ -81,7 +81,14 @@ class Department(db.Model):
 
     @classmethod
     def all(cls) -> list["Department"]:
-        return list(db.session.scalars(select(cls).order_by(cls.position)))
+        """The catalogue in its order (read once per request: pages name departments in several places)."""
+        from flask import g, has_request_context
+
+        if not has_request_context():
+            return list(db.session.scalars(select(cls).order_by(cls.position)))
+        if g.get("_departments") is None:
+            g._departments = list(db.session.scalars(select(cls).order_by(cls.position)))
+        return list(g._departments)
 
 
 def default_agency_name(department: Department, unit: Unit) -> str:
