@@ -9,7 +9,8 @@ from typing import Optional
 
 from flask import abort
 from flask_babel import lazy_pgettext
-from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, and_, cast, false, func, or_, select
+from sqlalchemy import (JSON, Date, ForeignKey, Index, Numeric, String, Text, and_, bindparam, cast, false, func, or_,
+                        select, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -43,6 +44,8 @@ TASK_STATUS_LABELS = {
 #: States in which a task still has work to do (and can be overdue).
 OPEN_STATES = (TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value, TaskStatus.SUBMITTED.value,
                TaskStatus.RETURNED.value)
+#: ``ix_tasks_open_list_order``'s predicate: :data:`OPEN_STATES`, as :meth:`Task.open_clause` writes them.
+_OPEN_PREDICATE = "status IN (" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
 #: What a target counted from activities sums: the number of activities, their person-times,
 #: volunteer hours or funds.
 COUNTED_MEASURES = ("count", "person_times", "volunteer_hours", "funds")
@@ -107,7 +110,10 @@ class Task(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (Index("ix_tasks_list_order", "due_date", "unit_code", "id"),
-                      Index("ix_tasks_parent_order", "parent_id", "unit_code", "id"))
+                      Index("ix_tasks_parent_order", "parent_id", "unit_code", "id"),
+                      # The open tasks in the lists' order: the overdue and due-soon lists (migration 0017).
+                      Index("ix_tasks_open_list_order", "due_date", "unit_code", "id",
+                            postgresql_where=text(_OPEN_PREDICATE), sqlite_where=text(_OPEN_PREDICATE)))
 
     @property
     def status_enum(self) -> TaskStatus:
@@ -137,9 +143,17 @@ class Task(db.Model):
         return status in OPEN_STATES and due_date < today
 
     @classmethod
+    def open_clause(cls):
+        """The task is open (:data:`OPEN_STATES`), with the states written into the SQL, not sent as
+        parameters: PostgreSQL then matches ``ix_tasks_open_list_order``'s predicate in any plan
+        (with parameters, a prepared statement's generic plan could not use the partial index)."""
+        return cls.status.in_(bindparam("open_states", list(OPEN_STATES), expanding=True, literal_execute=True,
+                                        unique=True))
+
+    @classmethod
     def overdue_clause(cls, today: date):
         """Overdue is computed from the due date, never stored."""
-        return and_(cls.status.in_(OPEN_STATES), cls.due_date < today)
+        return and_(cls.open_clause(), cls.due_date < today)
 
     @classmethod
     def department_clause(cls, codes: list[str]):

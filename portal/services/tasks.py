@@ -675,7 +675,7 @@ def task_list(unit: Unit, user: User, *, today: date, scope: str = "unit", statu
     if department:
         stmt = stmt.where(Task.department_clause([department]))
     if due_within is not None:
-        stmt = stmt.where(Task.status.in_(OPEN_STATES), Task.due_date >= today,
+        stmt = stmt.where(Task.open_clause(), Task.due_date >= today,
                           Task.due_date <= today + timedelta(days=due_within))
     if overdue:
         stmt = stmt.where(Task.overdue_clause(today))
