@@ -18,7 +18,14 @@ URL twice with a small load generator of its own (threads, one keep-alive
 For each: p50, p95, requests/s and errors (a status other than 200, a
 timeout, a reset connection), with the ratio to ``/healthz`` measured first in
 the same run under the same load shape (and once more at the end, to show the
-drift of a shared machine). Nothing is asserted here: :func:`markdown` puts
+drift of a shared machine). Then the province's 20,000-row subtree list
+Excel, a file job since it has more than ``EXPORT_INLINE_MAX_ROWS`` rows, end
+to end as its user gets it (:func:`measure_export_job`): the page asking for
+it, its form posted with the CSRF token and the session cookie, the job's page
+polled every ``BENCH_JOB_POLL`` (0.25 s; at most ``BENCH_JOB_TIMEOUT``, 900 s)
+until it says done, the file downloaded and its rows counted (openpyxl,
+read-only); the job runs on a real RQ worker started for it when the server
+has ``REDIS_URL``, in-process in gunicorn without. Nothing is asserted here: :func:`markdown` puts
 the issue's targets next to the figures. ``BENCH_WEB_WORKERS`` (4) changes the
 gunicorn processes, ``BENCH_WEB_TIMEOUT`` its ``--timeout`` (120 s, as the
 README runs it in production: a request that takes longer is killed and
@@ -69,6 +76,13 @@ BEFORE = {
 TARGET_ONE = 4  # at 1 client, every page and API p95 ≤ 4× /healthz (issue 9)
 TARGET_DASHBOARD = 5  # the provincial consolidated view's p95 ≤ 5× /healthz (issue 10)
 TARGET_RPS = 60  # at 20 clients, ≥ 60 requests/s on the provincial pages (issue 9)
+
+EXPORT_PATH = "/province/41/tasks/export.xlsx?scope=subtree"
+#: The province's 20,000-row subtree list written inside the request, before it became a file job:
+#: the page stage's last figure for it (PostgreSQL, the Henan-scale year, gunicorn as here).
+EXPORT_IN_REQUEST_BEFORE_S = 13.7
+JOB_POLL_SECONDS = float(os.environ.get("BENCH_JOB_POLL", "0.25"))
+JOB_TIMEOUT = float(os.environ.get("BENCH_JOB_TIMEOUT", "900"))
 
 
 @dataclass
@@ -357,8 +371,10 @@ def henan_pages(period: str, task_id: Optional[int]) -> list[Page]:
                           f"/province/41/tasks/{task_id}/", province, provincial=True))
     pages += [
         Page("street", "/street/410105001/ (its office)", "/street/410105001/", street),
-        Page("tasks_export", "Excel of the province's subtree list", "/province/41/tasks/export.xlsx?scope=subtree",
-             province, provincial=True, download=True, target_one=None),
+        # Above EXPORT_INLINE_MAX_ROWS the download answers a page asking to prepare the file as a job:
+        # a page like the others here; the job itself is timed end to end by measure_export_job.
+        Page("tasks_export", "the province's subtree list Excel: the page asking for the file job",
+             EXPORT_PATH, province, provincial=True),
         Page("dashboard", f"/province/41/dashboard/?period={period}", f"/province/41/dashboard/?period={period}",
              province, provincial=True, target_one=TARGET_DASHBOARD),
         Page("dashboard_city", "/city/4101/dashboard/ (its office)", "/city/4101/dashboard/", city),
@@ -384,7 +400,12 @@ def sign_in(port: int, pages: list[Page], password: str) -> dict:
 
 
 def measure_pages(results: dict, notes: list[str], *, period: str, task_id: Optional[int], password: str,
-                  log=print) -> None:
+                  log=print, worker=None, export_job_skipped: Optional[str] = None, expected_rows=None) -> None:
+    """The pages under load; then the big download as a file job (:func:`measure_export_job`),
+    run where the server sends its jobs: ``worker()``, when given, is a context manager that runs a
+    real RQ worker meanwhile (yielding None when it could not start); without it the server runs
+    its jobs in-process (no ``REDIS_URL``). ``export_job_skipped`` says why it cannot be measured.
+    ``expected_rows(job_id)``: the rows the job's list has, to check the file against."""
     pages = henan_pages(period, task_id)
     if task_id is None:
         notes.append("No provincial task passed to every street was found: its detail page was not timed.")
@@ -395,6 +416,11 @@ def measure_pages(results: dict, notes: list[str], *, period: str, task_id: Opti
         headers = sign_in(server.port, pages, password)
         out = run_pages(server.port, pages, headers, log=log)
         out["server"] = " ".join(["gunicorn", *server.command[1:]])
+        if export_job_skipped:
+            notes.append(f"The province's subtree list Excel as a file job was not measured: {export_job_skipped}.")
+        else:
+            cookie = headers[("office-41", False)]["Cookie"]
+            _export_job(server.port, cookie, results, notes, worker=worker, expected_rows=expected_rows, log=log)
     out["stage_seconds"] = round(time.perf_counter() - start, 1)
     out["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     results["page_load"] = out
@@ -403,6 +429,179 @@ def measure_pages(results: dict, notes: list[str], *, period: str, task_id: Opti
         notes.append(f"{p['label']}: " + (p.get("error") or
                      f"{p['one']['errors']} errors at 1 client, {p['many']['errors']} at {out['clients']} "
                      f"({', '.join(sorted(set(p['one']['error_examples'] + p['many']['error_examples'])))})"))
+
+
+# --- the big download as a file job ------------------------------------------------------------
+
+def job_state(html) -> dict:
+    """What a file job's page says: ``state`` (queued, running, done, failed; None when the page
+    has no job state), ``done``/``total`` of the progress line while it runs (``total`` None when the
+    page shows "?"), ``download`` (the prepared file's link, once done), ``applied`` (an upload's
+    activities saved), ``refused`` (an upload refused for its rows' problems) and ``error``."""
+    import html as html_lib
+
+    text = html.decode("utf-8", "replace") if isinstance(html, (bytes, bytearray)) else html
+    out: dict = {"state": None, "done": None, "total": None, "download": None, "applied": None,
+                 "refused": False, "error": None}
+    state = re.search(r'id="file-job-state"[^>]*data-state="([a-z]+)"', text)
+    if state:
+        out["state"] = state.group(1)
+    line = re.search(r'id="file-job-progress"[^>]*>(.*?)</p>', text, re.S)
+    if line:
+        figures = re.search(r"(\d+)\s*/\s*(\d+|\?)", line.group(1))
+        if figures:
+            out["done"] = int(figures.group(1))
+            out["total"] = None if figures.group(2) == "?" else int(figures.group(2))
+    link = re.search(r'<a [^>]*id="file-job-download"[^>]*href="([^"]+)"', text)
+    if link:
+        out["download"] = html_lib.unescape(link.group(1))
+    applied = re.search(r'id="file-job-applied"[^>]*>\D*(\d+)', text)
+    if applied:
+        out["applied"] = int(applied.group(1))
+    out["refused"] = 'id="file-job-refused"' in text
+    failed = re.search(r'id="file-job-failed"[^>]*>(.*?)</p>', text, re.S)
+    if failed:
+        out["error"] = html_lib.unescape(failed.group(1).strip())
+    return out
+
+
+def ask_form(html) -> tuple[str, Optional[str]]:
+    """The action and CSRF token of the form a page asking for a file job posts (``file-job-form``)."""
+    import html as html_lib
+
+    text = html.decode("utf-8", "replace") if isinstance(html, (bytes, bytearray)) else html
+    form = re.search(r'<form\b[^>]*\bid="file-job-form"[^>]*>', text)
+    if not form:
+        raise ValueError("the page has no file-job form")
+    action = re.search(r'action="([^"]*)"', form.group(0))
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', text[form.end():])
+    return html_lib.unescape(action.group(1)) if action else "", token.group(1) if token else None
+
+
+def xlsx_rows(data: bytes, sheet: Optional[str] = None) -> int:
+    """Rows of a workbook's sheet (the first one by default) whose first cell is a whole number
+    (a task's id): the list's rows without its title and header rows. Raises if ``data`` is not an xlsx."""
+    import io
+
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        return sum(1 for (first,) in ws.iter_rows(min_col=1, max_col=1, values_only=True)
+                   if isinstance(first, int) and not isinstance(first, bool))
+    finally:
+        wb.close()
+
+
+def _path_of(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _jar(cookie_header: str) -> dict:
+    return dict(part.split("=", 1) for part in cookie_header.split("; ") if "=" in part)
+
+
+def measure_export_job(port: int, cookie: str, path: str = EXPORT_PATH, *, poll: float = JOB_POLL_SECONDS,
+                       timeout: float = JOB_TIMEOUT, sheet: Optional[str] = None, log=print) -> dict:
+    """The big download as its user gets it: the page asking for the job, its form posted (CSRF
+    token and session cookie), the job's page polled until the job is done, then the file
+    downloaded and its rows counted. Seconds from the POST to the page saying done, the download's
+    time, and every distinct progress (done, total) the page showed on the way."""
+    client = Client(port)
+    jar = _jar(cookie)
+    try:
+        status, headers, body = client.request("GET", path, {"Cookie": _cookie_header(jar)})
+        if status != 200:
+            return {"error": f"GET {path} answered {status}"}
+        jar = _cookies(headers, jar)
+        action, token = ask_form(body)
+        form = {"csrf_token": token} if token else {}
+        start = time.perf_counter()
+        status, headers, _body = client.request(
+            "POST", action or path, body=urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": _cookie_header(jar)})
+        post_s = time.perf_counter() - start
+        location = headers.get("Location", "")
+        if status != 302 or not location:
+            return {"error": f"POST {action or path} answered {status}, not the job's page"}
+        jar = _cookies(headers, jar)
+        page = _path_of(location)
+        job = re.search(r"/(\d+)/?$", page.split("?")[0])
+        seen: list = []
+        polls, state, last = 0, {"state": None}, None
+        while True:
+            status, headers, body = client.request("GET", page, {"Cookie": _cookie_header(jar)})
+            polls += 1
+            if status != 200:
+                return {"error": f"the job's page answered {status}", "job_page": page}
+            jar = _cookies(headers, jar)
+            state = job_state(body)
+            if state["state"] == "running" and state["done"] is not None:
+                mark = [state["done"], state["total"]]
+                if not seen or seen[-1] != mark:
+                    seen.append(mark)
+            if state["state"] in ("done", "failed"):
+                break
+            if time.perf_counter() - start > timeout:
+                break
+            if state["state"] != last:
+                log(f"    job {state['state']} …")
+                last = state["state"]
+            time.sleep(poll)
+        done_s = time.perf_counter() - start
+        out = {"job_page": page, "job_id": int(job.group(1)) if job else None, "post_s": round(post_s, 3),
+               "post_to_done_s": round(done_s, 2), "state": state["state"], "polls": polls,
+               "poll_every_s": poll, "progress_seen": seen}
+        if state["state"] != "done":
+            out["error"] = (f"the job ended {state['state']}: {state['error']}" if state["state"] == "failed"
+                            else f"the job was still {state['state']} after {timeout:g} s")
+            return out
+        if not state["download"]:
+            out["error"] = "the job's page says done but offers no download"
+            return out
+        start = time.perf_counter()
+        status, headers, data = client.request("GET", _path_of(state["download"]), {"Cookie": _cookie_header(jar)})
+        out["download_s"] = round(time.perf_counter() - start, 3)
+        out.update(download_status=status, bytes=len(data), content_type=headers.get("Content-Type", ""))
+        if status != 200:
+            out["error"] = f"the download answered {status}"
+            return out
+        try:
+            out["rows"] = xlsx_rows(data, sheet)
+        except Exception as exc:  # noqa: BLE001 - reported: the file is not a workbook
+            out["error"] = f"the file is not a readable xlsx ({type(exc).__name__}: {exc})"
+        return out
+    finally:
+        client.close()
+
+
+def _export_job(port: int, cookie: str, results: dict, notes: list[str], *, worker, expected_rows, log) -> None:
+    from contextlib import nullcontext
+
+    from portal.exports.tasks_excel import TASKS_SHEET
+
+    log("  the province's subtree list Excel as a file job (POST → done → download) …")
+    with (worker() if worker is not None else nullcontext("in-process")) as runner:
+        if runner is None:
+            notes.append("The province's subtree list Excel as a file job was not measured: the worker did not "
+                         "start.")
+            return
+        load = os.getloadavg()[0]
+        job = measure_export_job(port, cookie, EXPORT_PATH, sheet=TASKS_SHEET, log=log)
+    job.update(path=EXPORT_PATH, via="the worker" if worker is not None else "in-process in gunicorn (no REDIS_URL)",
+               before_in_request_s=EXPORT_IN_REQUEST_BEFORE_S, load_average=round(load, 1))
+    if expected_rows is not None and job.get("job_id") is not None:
+        job["expected_rows"] = expected_rows(job["job_id"])
+    results["tasks_export_job"] = job
+    if job.get("error"):
+        notes.append(f"The province's subtree list Excel as a file job: {job['error']}.")
+    elif job.get("expected_rows") is not None and job.get("rows") != job["expected_rows"]:
+        notes.append(f"The province's subtree list Excel as a file job has {job.get('rows')} rows; its list has "
+                     f"{job['expected_rows']}.")
 
 
 # --- the report -------------------------------------------------------------------------------
