@@ -225,10 +225,14 @@ def instances_below(task: Task) -> dict[int, int]:
 
 def has_units_to_receive(task: Task) -> bool:
     """Whether some unit below the task's unit has no instance of it yet (one query): when every
-    unit below has one, passing down has nothing left to do and the page does not offer it."""
-    has_instance = select(Task.id).where(Task.unit_id == Unit.id, Task.root_id == (task.root_id or task.id)).exists()
+    unit below has one, passing down has nothing left to do and the page does not offer it.
+
+    The units holding an instance are read once (the tree by ``ix_tasks_root_id``) and the units
+    below looked up in them in memory: as one probe of the tasks a unit (NOT EXISTS), PostgreSQL
+    took 1.3 s for a provincial task at every one of the 2,786 units."""
+    holding = select(Task.unit_id).where(Task.root_id == (task.root_id or task.id))
     return db.session.scalar(select(Unit.id).where(Unit.subtree_clause(task.unit), Unit.id != task.unit_id,
-                                                   ~has_instance).limit(1)) is not None
+                                                   Unit.id.not_in(holding)).limit(1)) is not None
 
 
 def leaf_figures(task: Task) -> tuple[int, int]:
