@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 import pytest
-from sqlalchemy import MetaData, delete, text
+from sqlalchemy import MetaData, delete, select, text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = tempfile.mkdtemp(prefix="portal-tests-")
@@ -246,3 +246,49 @@ def run_jobs(app):
             result = run_worker_burst()
             assert result.returncode == 0, result.stderr[-2000:]
     return run
+
+
+@pytest.fixture
+def small_tasks(tree, people, run_in_app, run_jobs):
+    """The task scene of the figure tests on the small tree, made by calling the fixture:
+
+    * task A (weight 2, due in 30 days) from the province straight to its three streets:
+      410105001 reports 60 % (with ``narrative`` if given), submits and is accepted;
+      410105002 reports 40 %; 410102001 does nothing;
+    * task B (weight 1) of district 410105 itself, due yesterday (overdue), with
+      ``b_co_departments`` as co-operating departments.
+
+    ``titles`` names A and B. Returns ``{"a": id of A's root, "b": id of B, "today": the local date,
+    "period": this month}``; the queued jobs have run.
+    """
+    from datetime import timedelta
+
+    from portal.clock import local_today
+    from portal.models import Task
+    from portal.services import tasks as svc
+
+    def user(name):
+        return db.session.get(User, people[name].id)
+
+    def instance(task_id, code):
+        return db.session.scalar(select(Task).where(Task.root_id == task_id, Task.unit_id == Unit.by_code(code).id))
+
+    def make(*, titles: tuple[str, str] = ("培训覆盖", "社区学校挂牌"), b_co_departments: tuple[str, ...] = ("civil",),
+             narrative: str | None = None) -> dict:
+        today = run_in_app(local_today)
+        a = run_in_app(lambda: svc.create_task(Unit.by_code("41"), {
+            "title": titles[0], "lead_department": "edu", "weight": 2,
+            "due_date": (today + timedelta(days=30)).isoformat()}, by=user("office-41")).id)
+        run_in_app(lambda: svc.cascade_task(db.session.get(Task, a), "streets", by=user("office-41")))
+        run_jobs()
+        b = run_in_app(lambda: svc.create_task(Unit.by_code("410105"), {
+            "title": titles[1], "lead_department": "edu", "co_departments": list(b_co_departments),
+            "due_date": (today - timedelta(days=1)).isoformat()}, by=user("office-410105")).id)
+        report = {"percent": 60, **({"narrative": narrative} if narrative else {})}
+        run_in_app(lambda: svc.report_progress(instance(a, "410105001"), report, by=user("edu-410105001")))
+        run_in_app(lambda: svc.submit_task(instance(a, "410105001"), by=user("edu-410105001")))
+        run_in_app(lambda: svc.review_task(instance(a, "410105001"), "accept", "", by=user("office-41")))
+        run_in_app(lambda: svc.report_progress(instance(a, "410105002"), {"percent": 40}, by=user("edu-410105002")))
+        run_jobs()
+        return {"a": a, "b": b, "today": today, "period": today.strftime("%Y-%m")}
+    return make

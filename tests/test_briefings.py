@@ -20,7 +20,6 @@ from portal.clock import local_today
 from portal.extensions import db
 from portal.formatting import percent_of
 from portal.models import Briefing, Decision, Meeting, Task, TaskReport, Unit, User
-from portal.services import tasks as svc
 from tests.conftest import api_token
 
 
@@ -37,27 +36,13 @@ def _instance(task_id, code):
 
 
 @pytest.fixture
-def scene(app, tree, people, run_in_app, run_jobs):
+def scene(small_tasks, run_in_app):
     """A provincial task passed down to the three streets and backdated to last month (when nobody
     reported); this month 410105001 reports 60 % with a narrative and is accepted, 410105002 reports
     40 %; the district 410105 has a task of its own due yesterday (overdue) and a held meeting this
     month with a decision. Kaifeng (4102) has nothing."""
-    today = run_in_app(local_today)
-    future = (today + timedelta(days=30)).isoformat()
-    a = run_in_app(lambda: svc.create_task(_unit("41"), {"title": "培训覆盖", "lead_department": "edu", "weight": 2,
-                                                         "due_date": future}, by=_user(people, "office-41")).id)
-    run_in_app(lambda: svc.cascade_task(db.session.get(Task, a), "streets", by=_user(people, "office-41")))
-    run_jobs()
-    run_in_app(lambda: svc.create_task(_unit("410105"), {
-        "title": "社区学校挂牌", "lead_department": "edu", "co_departments": ["civil"],
-        "due_date": (today - timedelta(days=1)).isoformat()}, by=_user(people, "office-410105")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105001"), {"percent": 60, "narrative": "完成社区学校培训三场"},
-                                           by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.submit_task(_instance(a, "410105001"), by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.review_task(_instance(a, "410105001"), "accept", "", by=_user(people, "office-41")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105002"), {"percent": 40},
-                                           by=_user(people, "edu-410105002")))
-    run_jobs()
+    made = small_tasks(narrative="完成社区学校培训三场")
+    today, a = made["today"], made["a"]
 
     def backdate_and_meet():
         last_month = today.replace(day=1) - timedelta(days=1)

@@ -18,7 +18,6 @@ from portal.clock import local_today
 from portal.extensions import db
 from portal.formatting import percent_of
 from portal.models import Notification, Task, Unit, User
-from portal.services import tasks as svc
 from tests.conftest import api_token
 
 
@@ -35,27 +34,11 @@ def _instance(task_id, code):
 
 
 @pytest.fixture
-def scene(app, tree, people, run_in_app, run_jobs):
+def scene(small_tasks):
     """Task A (weight 2) from the province to its three streets: 410105001 reports 60 % and is accepted,
     410105002 reports 40 %, 410102001 is silent. Task B of district 410105 itself, due yesterday and
     silent. Kaifeng (4102) has nothing."""
-    today = run_in_app(local_today)
-    future = (today + timedelta(days=30)).isoformat()
-    a = run_in_app(lambda: svc.create_task(_unit("41"), {"title": "培训覆盖", "lead_department": "edu", "weight": 2,
-                                                         "due_date": future}, by=_user(people, "office-41")).id)
-    run_in_app(lambda: svc.cascade_task(db.session.get(Task, a), "streets", by=_user(people, "office-41")))
-    run_jobs()
-    run_in_app(lambda: svc.create_task(_unit("410105"), {
-        "title": "社区学校挂牌", "lead_department": "edu", "co_departments": ["civil"],
-        "due_date": (today - timedelta(days=1)).isoformat()}, by=_user(people, "office-410105")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105001"), {"percent": 60},
-                                           by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.submit_task(_instance(a, "410105001"), by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.review_task(_instance(a, "410105001"), "accept", "", by=_user(people, "office-41")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105002"), {"percent": 40},
-                                           by=_user(people, "edu-410105002")))
-    run_jobs()
-    return {"a": a, "period": today.strftime("%Y-%m"), "today": today}
+    return small_tasks()
 
 
 def _cells(html: str, table_id: str) -> dict[str, list[str]]:

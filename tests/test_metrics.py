@@ -30,7 +30,7 @@ def _instance(task_id, code):
 
 
 @pytest.fixture
-def example(app, tree, people, run_in_app, run_jobs):
+def example(small_tasks, people, run_in_app, run_jobs):
     """The hand-built example every definition is pinned on:
 
     * task A (weight 2) from the province straight to its three streets: 410105001 reports 60 %, submits
@@ -39,24 +39,11 @@ def example(app, tree, people, run_in_app, run_jobs):
     * task C of district 410105, cancelled: counted nowhere;
     * a meeting of 410105 held an hour ago, with one open decision.
     """
-    today = run_in_app(local_today)
-    future = (today + timedelta(days=30)).isoformat()
-    a = run_in_app(lambda: svc.create_task(_unit("41"), {"title": "A", "lead_department": "edu", "weight": 2,
-                                                         "due_date": future}, by=_user(people, "office-41")).id)
-    run_in_app(lambda: svc.cascade_task(db.session.get(Task, a), "streets", by=_user(people, "office-41")))
-    run_jobs()
-    run_in_app(lambda: svc.create_task(_unit("410105"), {
-        "title": "B", "lead_department": "edu", "due_date": (today - timedelta(days=1)).isoformat()},
-        by=_user(people, "office-410105")))
-    c = run_in_app(lambda: svc.create_task(_unit("410105"), {"title": "C", "lead_department": "edu",
-                                                             "due_date": future}, by=_user(people, "office-410105")).id)
+    made = small_tasks(titles=("A", "B"), b_co_departments=())
+    today, a = made["today"], made["a"]
+    c = run_in_app(lambda: svc.create_task(_unit("410105"), {"title": "C", "lead_department": "edu", "due_date": (
+        today + timedelta(days=30)).isoformat()}, by=_user(people, "office-410105")).id)
     run_in_app(lambda: svc.cancel_task(db.session.get(Task, c), "不再需要", by=_user(people, "office-410105")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105001"), {"percent": 60},
-                                           by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.submit_task(_instance(a, "410105001"), by=_user(people, "edu-410105001")))
-    run_in_app(lambda: svc.review_task(_instance(a, "410105001"), "accept", "", by=_user(people, "office-41")))
-    run_in_app(lambda: svc.report_progress(_instance(a, "410105002"), {"percent": 40},
-                                           by=_user(people, "edu-410105002")))
     run_in_app(lambda: svc.send_notice(_instance(a, "410105002"), "请加快进度", by=_user(people, "office-41")))
 
     def meeting():
