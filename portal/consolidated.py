@@ -276,7 +276,7 @@ def read_many(units: Iterable[Unit], period: str, scope: str = "subtree") -> dic
     if not units:
         return {}
     key = (tuple((u.id, u.path) for u in units), period, scope)
-    stored = figcache.remember("read_many", key, lambda: _stored_many(units, period, scope))
+    stored = figcache.remember("read_many", key, lambda: _stored_many(units, period, scope), units=units)
     return {unit.id: Figures(unit, period, *stored[unit.id]) for unit in units}
 
 
@@ -335,7 +335,7 @@ def monthly(unit: Unit, year: int, scope: str = "subtree") -> list[dict]:
     month's end (as of now for the current month), and their indicators (kept for the epoch:
     figcache)."""
     return figcache.remember("monthly", (unit.id, year, scope, str(get_locale())),
-                             lambda: _monthly(unit, year, scope))
+                             lambda: _monthly(unit, year, scope), units=[unit])
 
 
 def _monthly(unit: Unit, year: int, scope: str) -> list[dict]:
@@ -417,7 +417,7 @@ def reporting(unit: Unit, period: str, visible_clause, *, include_self: bool = F
 
     if visible_clause is None:
         rows = figcache.remember("reporting", (unit.id, unit.path, period, include_self, reported, offset, limit),
-                                 read)
+                                 read, units=[unit])
     else:
         rows = read()
     units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_([r[0] for r in rows])))} \
@@ -437,7 +437,7 @@ def reporting_counts(unit: Unit, period: str, visible_clause) -> dict[str, tuple
             select(per_unit.c.tier, func.count(), func.sum(per_unit.c.lagging)).group_by(per_unit.c.tier)).all()}
 
     if visible_clause is None:
-        return figcache.remember("reporting_counts", (unit.id, unit.path, period), read)
+        return figcache.remember("reporting_counts", (unit.id, unit.path, period), read, units=[unit])
     return read()
 
 

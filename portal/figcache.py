@@ -30,7 +30,7 @@ import hashlib
 import logging
 import os
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from flask import current_app, g, has_request_context
 from flask_caching import Cache
@@ -69,13 +69,20 @@ def enabled() -> bool:
     return bool(current_app.extensions.get("figcache_on"))
 
 
-def changed(session: Session | None = None) -> None:
-    """The current transaction changes stored figures or dirty marks: a new epoch after its commit."""
+def changed(paths: Iterable[str] | None = None, session: Session | None = None) -> None:
+    """The current transaction changes stored figures or dirty marks: new epochs after its commit,
+    for the subtrees holding ``paths`` (units' paths: each unit and its ancestors), or for
+    everything (``paths`` None: the rebuild, a reconcile, the units' import)."""
     if session is None:
         from portal.extensions import db
 
         session = db.session()
-    session.info[_CHANGED] = True
+    marks = session.info.setdefault(_CHANGED, {"all": False, "codes": set()})
+    if paths is None:
+        marks["all"] = True
+    else:
+        for path in paths:
+            marks["codes"].update(code for code in path.strip("/").split("/") if code)
 
 
 def _changing() -> bool:
@@ -85,44 +92,64 @@ def _changing() -> bool:
     return bool(db.session().info.get(_CHANGED))
 
 
-def new_epoch() -> str:
-    token = uuid.uuid4().hex
+def _key(code: str | None) -> str:
+    return EPOCH_KEY + (f":{code}" if code else "")
+
+
+def _renew(codes: Iterable[str | None]) -> None:
+    """New tokens for these epochs (None: the global one)."""
+    tokens = {_key(code): uuid.uuid4().hex for code in codes}
     try:
-        cache.set(EPOCH_KEY, token, timeout=0)
+        cache.set_many(tokens, timeout=0)
     except Exception as exc:  # noqa: BLE001 - the store down: readers compute
-        log.warning("figures cache: the epoch was not replaced (%s)", exc)
+        log.warning("figures cache: the epochs were not replaced (%s)", exc)
     if has_request_context():
-        g.pop("_figures_epoch", None)
-    return token
+        g.pop("_figures_epochs", None)
 
 
-def epoch() -> str | None:
-    """The current epoch's token (read once per request); None when the store does not answer."""
-    if has_request_context() and "_figures_epoch" in g:
-        return g._figures_epoch
-    try:
-        token = cache.get(EPOCH_KEY)
-        if token is None:
-            token = new_epoch()
-    except Exception as exc:  # noqa: BLE001
-        log.warning("figures cache: no epoch (%s)", exc)
-        token = None
-    if has_request_context():
-        g._figures_epoch = token
-    return token
+def new_epoch() -> None:
+    """Everything kept so far is forgotten (a new global epoch)."""
+    _renew([None])
 
 
-def remember(name: str, parts: Any, compute: Callable[[], Any]) -> Any:
-    """``compute()``'s answer for ``parts`` in the current epoch, computed once per epoch."""
+def epochs(codes: Iterable[str | None]) -> list[str] | None:
+    """The tokens of the global epoch (None) and of the units' subtrees (read once per request);
+    None when the store does not answer."""
+    codes = list(codes)
+    known = g.setdefault("_figures_epochs", {}) if has_request_context() else {}
+    missing = [c for c in dict.fromkeys(codes) if c not in known]
+    if missing:
+        try:
+            found = cache.get_many(*[_key(c) for c in missing])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("figures cache: no epoch (%s)", exc)
+            return None
+        fresh = {}
+        for code, token in zip(missing, found):
+            if token is None:  # never set, or evicted: a token of its own from now on
+                token = fresh[_key(code)] = uuid.uuid4().hex
+            known[code] = token
+        if fresh:
+            try:
+                cache.set_many(fresh, timeout=0)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("figures cache: no epoch (%s)", exc)
+                return None
+    return [known[c] for c in codes]
+
+
+def remember(name: str, parts: Any, compute: Callable[[], Any], units: Iterable = ()) -> Any:
+    """``compute()``'s answer for ``parts``, computed once per epoch of the global figures and of
+    the subtrees of ``units`` (what it reads must lie within them)."""
     if not enabled() or _changing():
         return compute()
-    token = epoch()
-    if token is None:
+    tokens = epochs([None] + sorted({u.code for u in units}))
+    if tokens is None:
         return compute()
     from portal.clock import local_today
 
-    digest = hashlib.sha1(repr((parts, local_today().isoformat())).encode()).hexdigest()
-    key = f"{name}:{token}:{digest}"
+    digest = hashlib.sha1(repr((parts, tokens, local_today().isoformat())).encode()).hexdigest()
+    key = f"{name}:{digest}"
     try:
         found = cache.get(key)
     except Exception as exc:  # noqa: BLE001
@@ -140,13 +167,14 @@ def remember(name: str, parts: Any, compute: Callable[[], Any]) -> Any:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_CHANGED, None):
+    marks = session.info.pop(_CHANGED, None)
+    if marks:
         try:
             enabled_here = enabled()
         except RuntimeError:  # no app context: nothing was cached through this app
             return
         if enabled_here:
-            new_epoch()
+            _renew([None] if marks["all"] else sorted(marks["codes"]))
 
 
 @event.listens_for(Session, "after_soft_rollback")

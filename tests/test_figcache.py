@@ -188,3 +188,51 @@ def test_the_kept_workbook_follows_a_report(app, browser, scene, people, run_in_
                                            by=_user(people, "edu-410105001")))
     run_jobs()
     assert cells() != first
+
+
+def _metric_reads(app, fetch) -> list[str]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        fetch()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return [s for s in statements if "metric_values" in s or "metric_state" in s]
+
+
+def test_a_write_renews_its_own_subtrees_only(app, browser, scene, people, run_in_app, run_jobs):
+    """A task of Kaifeng (4102) renews the province's and Kaifeng's views, not Zhengzhou's (4101)."""
+    browser.login("office-41")
+    zhengzhou = f"/city/4101/dashboard/?period={scene['period']}"
+    province = f"/province/41/dashboard/?period={scene['period']}"
+    browser.get(zhengzhou)
+    before = browser.get(province).get_data(as_text=True)
+    today = run_in_app(local_today)
+    run_in_app(lambda: svc.create_task(_unit("4102"), {
+        "title": "开封任务", "lead_department": "edu", "due_date": (today - timedelta(days=2)).isoformat()},
+        by=_user(people, "office-4102")))
+    run_jobs()
+    assert _metric_reads(app, lambda: browser.get(zhengzhou)) == []  # still kept
+    after = browser.get(province).get_data(as_text=True)
+    overdue = re.compile(r'id="figure-tasks-overdue".*?class="fs-4 fw-semibold figure-value">([^<]*)<', re.S)
+    assert (overdue.search(before).group(1).strip(), overdue.search(after).group(1).strip()) == ("0", "1")
+
+
+def test_renamed_units_renew_every_view(app, browser, scene, run_in_app):
+    from portal.services.units import import_units
+
+    browser.login("office-41")
+    url = f"/province/41/dashboard/?period={scene['period']}"
+    assert "开封市" in browser.get(url).get_data(as_text=True)
+
+    def rename():
+        import_units({"units": [{"code": "41", "name": "河南省", "tier": "province", "parent": None},
+                                {"code": "4101", "name": "郑州市", "tier": "city", "parent": "41"},
+                                {"code": "4102", "name": "开封市（新）", "tier": "city", "parent": "41"}]})
+    run_in_app(rename)
+    assert "开封市（新）" in browser.get(url).get_data(as_text=True)

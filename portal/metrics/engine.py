@@ -137,7 +137,9 @@ def mark_dirty(unit_ids: Iterable[Optional[int]]) -> None:
     ids = sorted({int(i) for i in unit_ids if i is not None})
     if not ids:
         return
-    figcache.changed()  # the views say "updating…" from the commit on
+    # The views of these units and of every unit above say "updating…" from the commit on.
+    figcache.changed(None if len(ids) > BULK_UNITS else
+                     db.session.scalars(select(Unit.path).where(Unit.id.in_(ids))).all())
     now = utcnow()
     if sql.dialect() == "postgresql":  # the ids as one array: a cascade's 2,786 units in one cached statement
         from sqlalchemy import false
@@ -273,8 +275,8 @@ def refresh_units(unit_ids: Iterable[int]) -> int:
     ids = set(unit_ids)
     if not ids:
         return 0
-    figcache.changed()
     paths = db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(ids))).all()
+    figcache.changed([path for _id, path in paths])  # these units' figures and their ancestors'
     codes = {code for _id, path in paths for code in path.strip("/").split("/")}
     chain = {unit_id: path.count("/") - 1 for unit_id, path in
              db.session.execute(select(Unit.id, Unit.path).where(Unit.code.in_(codes))).all()}
@@ -443,7 +445,8 @@ def read(unit: Unit, period: Optional[str] = None, scope: str = "subtree") -> di
     subtree's, with the indicators, ``computed_at`` and whether a refresh is still to come
     (kept for the figures' epoch: :mod:`portal.figcache`)."""
     period = period or current_month()
-    return figcache.remember("read", (unit.id, unit.path, period, scope), lambda: _read(unit, period, scope))
+    return figcache.remember("read", (unit.id, unit.path, period, scope), lambda: _read(unit, period, scope),
+                             units=[unit])
 
 
 def _read(unit: Unit, period: str, scope: str) -> dict:

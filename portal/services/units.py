@@ -145,6 +145,9 @@ def import_units(data: Any, *, by: Optional[User] = None) -> ImportReport:
     if report.changed:
         record("unit.import", None, by=by, object_type="units",
                created=dict(report.created), renamed=dict(report.renamed), moved=dict(report.moved))
+        from portal import figcache
+
+        figcache.changed()  # the views kept name and place the units: new epochs after the commit
     return report
 
 

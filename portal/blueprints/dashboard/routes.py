@@ -139,7 +139,7 @@ def index():
         # The same for every reader of the units below (what they may open is the whole subtree):
         # kept for the figures' epoch, with everything it depends on in the key.
         html = figcache.remember("dashboard-body", (unit.id, unit.path, period, department, sort, descending,
-                                                    str(get_locale()), request.script_root), body)
+                                                    str(get_locale()), request.script_root), body, units=[unit])
     else:
         html = body()
     return render_template("dashboard/index.html", unit=unit, period=period, department=department,
@@ -297,7 +297,8 @@ def export():
                         department=db.session.get(Department, department) if department else None,
                         departments=cv.departments_lagging(whole.metrics) if below and not department else None)
     # The same file for every reader of the units below: kept for the figures' epoch (figcache).
-    data = (figcache.remember("dashboard-xlsx", (unit.id, unit.path, period, department, str(get_locale())), build)
+    data = (figcache.remember("dashboard-xlsx", (unit.id, unit.path, period, department, str(get_locale())), build,
+                              units=[unit])
             if below else build())
     name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
     ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
