@@ -83,6 +83,9 @@ EXPORT_PATH = "/province/41/tasks/export.xlsx?scope=subtree"
 EXPORT_IN_REQUEST_BEFORE_S = 13.7
 JOB_POLL_SECONDS = float(os.environ.get("BENCH_JOB_POLL", "0.25"))
 JOB_TIMEOUT = float(os.environ.get("BENCH_JOB_TIMEOUT", "900"))
+#: Also write the same list inside a request, on a gunicorn of its own that has no file-job
+#: threshold, to compare with the job in the same run (the machine's load moves between runs).
+INLINE_REFERENCE = os.environ.get("BENCH_EXPORT_INLINE", "1") == "1"
 
 
 @dataclass
@@ -416,11 +419,14 @@ def measure_pages(results: dict, notes: list[str], *, period: str, task_id: Opti
         headers = sign_in(server.port, pages, password)
         out = run_pages(server.port, pages, headers, log=log)
         out["server"] = " ".join(["gunicorn", *server.command[1:]])
+        results.pop("tasks_export_job", None)  # an earlier run's figure (a partial run keeps the others)
         if export_job_skipped:
             notes.append(f"The province's subtree list Excel as a file job was not measured: {export_job_skipped}.")
         else:
             cookie = headers[("office-41", False)]["Cookie"]
             _export_job(server.port, cookie, results, notes, worker=worker, expected_rows=expected_rows, log=log)
+    if not export_job_skipped and INLINE_REFERENCE and "tasks_export_job" in results:
+        results["tasks_export_job"]["in_request_same_run"] = export_in_request(password, log=log)
     out["stage_seconds"] = round(time.perf_counter() - start, 1)
     out["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     results["page_load"] = out
@@ -441,7 +447,7 @@ def job_state(html) -> dict:
     import html as html_lib
 
     text = html.decode("utf-8", "replace") if isinstance(html, (bytes, bytearray)) else html
-    out: dict = {"state": None, "done": None, "total": None, "download": None, "applied": None,
+    out: dict = {"state": None, "done": None, "total": None, "stage": None, "download": None, "applied": None,
                  "refused": False, "error": None}
     state = re.search(r'id="file-job-state"[^>]*data-state="([a-z]+)"', text)
     if state:
@@ -452,6 +458,7 @@ def job_state(html) -> dict:
         if figures:
             out["done"] = int(figures.group(1))
             out["total"] = None if figures.group(2) == "?" else int(figures.group(2))
+            out["stage"] = line.group(1)[:figures.start()].strip()  # 正在检查… / 正在保存… / 正在生成…
     link = re.search(r'<a [^>]*id="file-job-download"[^>]*href="([^"]+)"', text)
     if link:
         out["download"] = html_lib.unescape(link.group(1))
@@ -541,7 +548,7 @@ def measure_export_job(port: int, cookie: str, path: str = EXPORT_PATH, *, poll:
             jar = _cookies(headers, jar)
             state = job_state(body)
             if state["state"] == "running" and state["done"] is not None:
-                mark = [state["done"], state["total"]]
+                mark = [state["done"], state["total"], state["stage"]]
                 if not seen or seen[-1] != mark:
                     seen.append(mark)
             if state["state"] in ("done", "failed"):
@@ -577,6 +584,33 @@ def measure_export_job(port: int, cookie: str, path: str = EXPORT_PATH, *, poll:
         return out
     finally:
         client.close()
+
+
+def export_in_request(password: str, *, log=print) -> dict:
+    """The province's subtree list Excel written inside one request, as before the file jobs: a
+    gunicorn of one worker (the same command, ``EXPORT_INLINE_MAX_ROWS`` above the download's 20,000)
+    answering the GET with the file; its seconds, status and rows."""
+    from portal.exports.tasks_excel import TASKS_SHEET
+
+    log("  the same Excel inside a request (a gunicorn without the file-job threshold), for comparison …")
+    with Server(workers=1, env={"EXPORT_INLINE_MAX_ROWS": "1000000"}) as server:
+        cookie = login(server.port, "office-41", password)
+        client = Client(server.port)
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        try:
+            status, headers, data = client.request("GET", EXPORT_PATH, {"Cookie": cookie})
+        except (OSError, http.client.HTTPException) as exc:
+            return {"error": f"{type(exc).__name__} after {time.perf_counter() - start:.1f} s"}
+        finally:
+            client.close()
+        out = {"seconds": round(time.perf_counter() - start, 2), "status": status, "bytes": len(data),
+               "load_average": round(load, 1), "timeout": WEB_TIMEOUT}
+    if status == 200 and headers.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
+        out["rows"] = xlsx_rows(data, TASKS_SHEET)
+    else:
+        out["error"] = f"answered {status} ({headers.get('Content-Type', '')}), not the file"
+    return out
 
 
 def _export_job(port: int, cookie: str, results: dict, notes: list[str], *, worker, expected_rows, log) -> None:

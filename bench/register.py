@@ -73,7 +73,7 @@ def _count(unit_id: int) -> int:
 
 def _wait_for_job(client, page: str, *, poll: float, timeout: float) -> tuple[dict, list]:
     """Poll the job's page until it says done or failed (or ``timeout``): its last state and the
-    distinct progress figures [done, total, stage] it showed on the way."""
+    distinct progress figures [done, total, stage] it showed on the way, each once."""
     from bench.pages import job_state
 
     seen: list = []
@@ -83,7 +83,7 @@ def _wait_for_job(client, page: str, *, poll: float, timeout: float) -> tuple[di
         state = job_state(response.data) if response.status_code == 200 else {
             "state": f"HTTP {response.status_code}"}
         if state.get("state") == "running" and state.get("done") is not None:
-            mark = [state["done"], state["total"]]
+            mark = [state["done"], state["total"], state["stage"]]
             if not seen or seen[-1] != mark:
                 seen.append(mark)
         if state.get("state") not in ("queued", "running") or time.perf_counter() > deadline:

@@ -52,7 +52,8 @@ partial run keeps the earlier report's other figures); for the page stage
 ``BENCH_WEB_WORKERS`` (4), ``BENCH_WEB_TIMEOUT`` (gunicorn's default);
 ``BENCH_ROLLUPS`` (30), ``BENCH_ACTIVITY_WRITES`` (10), ``BENCH_IMPORT_ROWS``
 (10,000); ``BENCH_JOB_POLL`` (0.25 s between looks at a file job's page),
-``BENCH_JOB_TIMEOUT`` (900 s); ``BENCH_OUT`` (the report's folder, bench/). Re-running the
+``BENCH_JOB_TIMEOUT`` (900 s), ``BENCH_EXPORT_INLINE`` (1: the same list also written inside a
+request, on a gunicorn of its own, for comparison; 0 skips it); ``BENCH_OUT`` (the report's folder, bench/). Re-running the
 cascade, worker or import stage on a kept database adds their tasks and
 activities to it.
 """
@@ -481,7 +482,12 @@ def _progress(seen: list) -> str:
     """The progress figures a job's page showed, shortened: the first, … , the last four."""
     if not seen:
         return "none (done at the first look)"
-    shown = [f"{d}/{'?' if t is None else t}" for d, t in seen]
+    shown, stage = [], None
+    for mark in seen:
+        done, total, words = (list(mark) + [None])[:3]  # [done, total] in reports before the stage was kept
+        figure = f"{done}/{'?' if total is None else total}"
+        shown.append(f"{words} {figure}" if words and words != stage else figure)
+        stage = words
     return ", ".join(shown if len(shown) <= 6 else shown[:2] + ["…"] + shown[-4:]) + f" ({len(shown)} values)"
 
 
@@ -594,6 +600,12 @@ def markdown(report: dict) -> str:
                 f"{x.get('rows', '—')} rows of {x.get('expected_rows', '—')} in the list, "
                 f"{x.get('bytes', 0) / 2**20:.1f} MB; progress seen {_progress(x['progress_seen'])}"
                 + (f"; **{x['error']}**" if x.get("error") else ""))
+        ref = x.get("in_request_same_run")
+        if ref:
+            add("… the same list written inside one request, same run (gunicorn, 1 worker, no file-job threshold)",
+                f"{ref['seconds']} s, {ref.get('rows', '—')} rows (load average {ref.get('load_average')})"
+                if "seconds" in ref and not ref.get("error") else "failed: " + ref.get("error", "?")
+                + (f" after {ref['seconds']} s (gunicorn --timeout {ref.get('timeout')})" if "seconds" in ref else ""))
     for label, timing in r.get("pages", {}).items():
         add("in-process " + label.replace("|", "\\|"), f"median {timing['median_ms']} ms, p95 {timing['p95_ms']} ms")
     lines = [f"Benchmark {report['when']} · {backend} · {report['machine']} · Python {report['python']} · "

@@ -207,7 +207,8 @@ def test_the_big_download_as_a_job_posts_the_form_polls_the_page_and_counts_the_
     assert "error" not in out, out
     assert out["job_id"] == 7 and out["job_page"] == "/tasks/export/7" and out["state"] == "done"
     assert out["rows"] == 3  # the title and header rows are not counted, nor the second sheet's
-    assert out["progress_seen"] == [[0, None], [200, 1000], [1000, 1000]]  # each value once, in order
+    # each value once, in order, with the words before it
+    assert out["progress_seen"] == [[0, None, "正在生成…"], [200, 1000, "正在生成…"], [1000, 1000, "正在生成…"]]
     assert out["polls"] == len(JOB_PAGES) and out["post_to_done_s"] >= 0 and out["download_s"] >= 0
 
 
@@ -223,8 +224,8 @@ def test_job_state_reads_the_job_pages_and_the_ask_form():
     assert pages.ask_form(ASK_PAGE) == ("/tasks/export.xlsx?scope=subtree&status=", "job-token")
     with pytest.raises(ValueError):
         pages.ask_form(b"<form method='post' action='/login'></form>")
-    assert pages.job_state(running("400", "20000")) | {} == {
-        "state": "running", "done": 400, "total": 20000, "download": None, "applied": None, "refused": False,
+    assert pages.job_state(running("400", "20000")) == {
+        "state": "running", "done": 400, "total": 20000, "stage": "正在生成…", "download": None, "applied": None, "refused": False,
         "error": None}
     assert pages.job_state(JOB_PAGES[-1])["download"] == "/tasks/export/7/download"
     upload_done = ('<div id="file-job-state" data-state="done"><p class="mb-2 text-success" id="file-job-applied">'
