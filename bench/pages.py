@@ -547,6 +547,9 @@ def measure_export_job(port: int, cookie: str, path: str = EXPORT_PATH, *, poll:
                 return {"error": f"the job's page answered {status}", "job_page": page}
             jar = _cookies(headers, jar)
             state = job_state(body)
+            if state["state"] is None:  # e.g. a list short enough to be sent at once: no job to wait for
+                return {"error": f"{page} is not a file job's page ({headers.get('Content-Type', '')})",
+                        "job_page": page, "post_s": round(post_s, 3)}
             if state["state"] == "running" and state["done"] is not None:
                 mark = [state["done"], state["total"], state["stage"]]
                 if not seen or seen[-1] != mark:

@@ -54,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the client expects
     posted = False  # the export job's form was posted
     polls = 0  # its page was read so many times since
+    job_page = "/tasks/export/7"  # where the posted form sends
 
     def log_message(self, *args):  # quiet
         pass
@@ -104,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/tasks/export.xlsx?scope=subtree&status=":
             ok = "csrf_token=job-token" in body and "session=good" in self.headers.get("Cookie", "")
             Handler.posted = Handler.posted or ok
-            self._send(302 if ok else 400, b"", {"Location": "http://127.0.0.1/tasks/export/7"} if ok else {})
+            self._send(302 if ok else 400, b"", {"Location": "http://127.0.0.1" + Handler.job_page} if ok else {})
         elif self.path == "/api/v1/tokens":
             self._send(201, json.dumps({"token": "t0k"}).encode(), {"Content-Type": "application/json"})
         else:
@@ -218,6 +219,17 @@ def test_the_job_measurement_reports_a_refused_form_instead_of_polling(port):
                                    log=lambda _line: None)
     assert out == {"error": "GET /tasks/export.xlsx?scope=subtree answered 404"}
     assert not Handler.posted
+
+
+def test_a_redirect_to_something_else_than_a_job_page_is_reported_not_polled_for_ever(port):
+    cookie = pages.login(port, "office-41", "right")
+    Handler.job_page = "/healthz"  # as when the list has become short: the POST answers the file's URL
+    try:
+        out = pages.measure_export_job(port, cookie, "/tasks/export.xlsx?scope=subtree", poll=0, timeout=30,
+                                       log=lambda _line: None)
+    finally:
+        Handler.job_page = "/tasks/export/7"
+    assert out["error"].startswith("/healthz is not a file job's page") and out["job_page"] == "/healthz"
 
 
 def test_job_state_reads_the_job_pages_and_the_ask_form():
