@@ -629,7 +629,7 @@ def _export_job(port: int, cookie: str, results: dict, notes: list[str], *, work
             return
         load = os.getloadavg()[0]
         job = measure_export_job(port, cookie, EXPORT_PATH, sheet=TASKS_SHEET, log=log)
-    job.update(path=EXPORT_PATH, via="the worker" if worker is not None else "in-process in gunicorn (no REDIS_URL)",
+    job.update(path=EXPORT_PATH, via="the worker" if worker is not None else "no REDIS_URL: run in-process inside the POST",
                before_in_request_s=EXPORT_IN_REQUEST_BEFORE_S, load_average=round(load, 1))
     if expected_rows is not None and job.get("job_id") is not None:
         job["expected_rows"] = expected_rows(job["job_id"])

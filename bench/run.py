@@ -590,7 +590,7 @@ def markdown(report: dict) -> str:
             f"{g['added']:,} added); then its {g['jobs']} jobs {g['jobs_s']} s")
     x = r.get("tasks_export_job")
     if x:
-        label = ("The province's subtree list Excel as a file job (gunicorn; " + x.get("via", "") + "): "
+        label = ("The province's subtree list Excel as a file job (gunicorn, " + x.get("via", "") + "): "
                  "POST → done / download")
         if x.get("error") and "post_to_done_s" not in x:
             add(label, "not measured: " + x["error"])
