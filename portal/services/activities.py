@@ -272,17 +272,25 @@ def activity_list(unit: Unit, user: User, *, scope: str = "subtree", period: Opt
     the user may open, newest first. ``below`` narrows to one unit below (and its subtree)."""
     from portal.metrics import months_of
 
-    stmt = select(Activity).join(Unit, Unit.id == Activity.unit_id).where(access.visible_activities_clause(user))
-    if scope == "unit":
-        stmt = stmt.where(Activity.unit_id == unit.id)
-    else:
-        stmt = stmt.where(Unit.subtree_clause(unit))
+    from portal.services.tasks import _is_whole_tree, unit_in
+
+    # As the task lists: a reader of everything below the unit needs no visibility filter, the subtree
+    # is one array of unit ids (known to the planner), and the tree's one root read whole no filter.
+    stmt = select(Activity)
+    whole = access.reads_below(user, unit)
+    if not whole:
+        stmt = stmt.where(access.visible_activities_clause(user))
     if below:
         sub = Unit.by_code(below)
         if sub is None or not sub.is_within(unit):
             raise ServiceError(_("unit: %(code)s is not a unit below %(unit)s.", code=below[:16], unit=unit.name),
                                "unit")
-        stmt = stmt.where(Unit.subtree_clause(sub))
+    if scope == "unit":
+        stmt = stmt.where(Activity.unit_id == unit.id)
+    elif below or not whole or not _is_whole_tree(unit):
+        top = sub if below else unit
+        stmt = stmt.where(unit_in(db.session.scalars(select(Unit.id).where(Unit.subtree_clause(top))).all(),
+                                  Activity.unit_id))
     if period:
         months = months_of(period)
         first = date.fromisoformat(months[0] + "-01")
