@@ -85,18 +85,7 @@ def test_a_kept_view_reads_no_stored_figures_until_the_next_change(app, browser,
     browser.login("office-41")
     url = f"/province/41/dashboard/?period={scene['period']}"
     browser.get(url)
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert browser.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert not [s for s in statements if "metric_values" in s], statements
+    assert _metric_reads(app, lambda: browser.get(url)) == []
 
 
 def test_the_store_failing_never_fails_a_page(app, browser, scene, monkeypatch):
