@@ -105,6 +105,10 @@ ENDPOINTS = {
     "workspace.dashboard.briefing": "briefing_id: the job's progress (+ htmx fragment)",
     "workspace.dashboard.download_briefing": "briefing_id: docx", "api.create_briefing": "code",
     "api.get_briefing": "briefing_id",
+    # background files (后台文件): their requester's only
+    "workspace.tasks.export_job": "job_id: a task list download's progress (+ htmx fragment)",
+    "workspace.tasks.export_job_file": "job_id: the prepared xlsx",
+    "workspace.activities.import_job": "job_id: a register upload's progress and row errors (+ htmx fragment)",
 }
 
 #: (endpoint, method) pairs not requested, with the reason.
@@ -141,6 +145,7 @@ TABLES = {
     "metric_state": "bookkeeping of the roll-ups", "metric_reconciles": "bookkeeping of the roll-ups",
     "sessions": "server-side sessions (if present): never rendered",
     "briefings": ["briefing-error", "briefing-file"],
+    "file_jobs": ["file-job-name", "file-job-file", "file-job-error", "file-job-result"],
 }
 
 VICTIM_UNITS = ["4101", "410105", "410105001"]  # the parent, the victim district, its street with the marked objects
@@ -220,6 +225,8 @@ def may_open(username, marker: dict) -> bool:
         return username == marker["owner"]
     if rule == "below":         # a briefing: the offices and viewers over the unit (a liaison sees no unit below)
         return unit in _units(username, {"office_admin", "office_staff", "viewer"})
+    if rule == "requester":     # a background file: its requester only, while they may open its unit
+        return username == marker["requester"] and unit in _readable_units(username)
     raise AssertionError(rule)
 
 
@@ -457,6 +464,40 @@ def victim(app, tree, people, create_user, create_unit, run_in_app, monkeypatch)
         db.session.add_all([failed, done])
         db.session.flush()
         ids["briefings"] = [dict(id=failed.id, unit="410105"), dict(id=done.id, unit="410105")]
+
+        # Background files (后台文件): the district office's task list download, done (its file on
+        # disk) and failed (with its reason); a street liaison's register upload, done and refused
+        # with its row errors. No one but the requester sees them, not even the offices over the unit.
+        from openpyxl import Workbook
+
+        from portal.models import FileJob
+
+        def rq(code, requester):
+            return dict(rule="requester", unit=code, requester=requester)
+
+        workbook = Workbook()
+        workbook.active.append([m("file-job-file", **rq("410105", "office-410105"))])
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        job_file = f"{secrets.token_hex(16)}.xlsx"
+        with open(f"{upload_folder()}/{job_file}", "wb") as fh:
+            fh.write(buffer.getvalue())
+        export_done = FileJob(kind="tasks_export", unit_id=unit["410105"], user_id=author, state="done",
+                              params={}, stored_name=job_file, progress_done=1, progress_total=1,
+                              file_name=m("file-job-name", **rq("410105", "office-410105")) + ".xlsx",
+                              size=len(buffer.getvalue()), finished_at=utcnow())
+        export_failed = FileJob(kind="tasks_export", unit_id=unit["410105"], user_id=author, state="failed",
+                                params={}, error=m("file-job-error", **rq("410105", "office-410105")),
+                                finished_at=utcnow())
+        import_done = FileJob(kind="activities_import", unit_id=unit["410105001"],
+                              user_id=people["civil-410105001"].id, state="done", params={},
+                              file_name="活动登记.xlsx", progress_done=2, progress_total=2, finished_at=utcnow(),
+                              result={"applied": 0, "errors": [{"row_number": 2, "field": "title", "message":
+                                      m("file-job-result", **rq("410105001", "civil-410105001"))}]})
+        db.session.add_all([export_done, export_failed, import_done])
+        db.session.flush()
+        ids["file_jobs"] = [dict(id=job.id, unit=code) for job, code in
+                            ((export_done, "410105"), (export_failed, "410105"), (import_done, "410105001"))]
         return ids
 
     ids = run_in_app(make)
@@ -524,6 +565,10 @@ def _fillings(rule, ids, username, method):
         for briefing in ids["briefings"]:
             for unit in (at([briefing["unit"]]) if "code" in args else [{}]):
                 yield dict(unit, briefing_id=briefing["id"])
+    elif "job_id" in args:  # a background file: through its unit's workspace and the district above
+        for job in ids["file_jobs"]:
+            for unit in at([job["unit"], "410105"]):
+                yield dict(unit, job_id=job["id"])
     elif "user_id" in args:
         for code, user in (("410105", "user-410105"), ("410105001", "user-410105001"), ("410102", "user-two")):
             for unit in at([code]):
@@ -580,7 +625,8 @@ BASE_QUERY = {"api.unit_metrics": {"period": "2026"}, "api.metric_records": {"pe
               **{f"workspace.dashboard.{view}": {"period": "2026"}
                  for view in ("index", "records", "reporting", "owed", "export")}}
 #: htmx fragments: also requested as htmx does.
-HTMX = {"workspace.home", "workspace.tasks.cascade_run", "workspace.dashboard.briefing"}
+HTMX = {"workspace.home", "workspace.tasks.cascade_run", "workspace.dashboard.briefing", "workspace.tasks.export_job",
+        "workspace.activities.import_job"}
 
 
 def _texts(response) -> str:
@@ -682,6 +728,11 @@ def test_the_rules_of_this_matrix_are_what_the_domain_says():
     assert not may_open("civil-410105", dict(rule="unit", unit="410105001"))
     assert not may_open("viewer-41", dict(rule="admin", unit="410105"))
     assert not may_open(None, dict(rule="unit", unit="410105001"))
+    job = dict(rule="requester", unit="410105", requester="office-410105")
+    assert may_open("office-410105", job)
+    assert not may_open("viewer-41", job)                 # reads the unit, did not ask for the file
+    assert not may_open("civil-410105", job)
+    assert not may_open("office-410105001", dict(rule="requester", unit="410105", requester="office-410105001"))
 
 
 def test_every_route_and_table_is_in_the_matrix(app):

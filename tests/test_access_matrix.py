@@ -63,7 +63,23 @@ def _meeting_objects(db, unit_id: int, user_id: int) -> dict:
     ids.update(_task_objects(db, unit_id, user_id))
     ids.update(_activity_objects(db, unit_id, user_id))
     ids.update(_briefing_objects(db, unit_id, user_id))
+    ids.update(_file_job_objects(db, unit_id, user_id))
     return ids
+
+
+def _file_job_objects(db, unit_id: int, user_id: int) -> dict:
+    """A task list download (后台文件) of the unit, done, its file on disk, asked for by ``user_id``."""
+    from portal.models import FileJob
+    from portal.uploads import upload_folder
+
+    stored_name = f"{unit_id + 3000:032x}.xlsx"
+    with open(f"{upload_folder()}/{stored_name}", "wb") as fh:
+        fh.write(b"PK")
+    job = FileJob(kind="tasks_export", unit_id=unit_id, user_id=user_id, state="done", params={},
+                  stored_name=stored_name, file_name="tasks.xlsx", progress_done=1, progress_total=1)
+    db.session.add(job)
+    db.session.flush()
+    return {"job_id": job.id}
 
 
 def _briefing_objects(db, unit_id: int, user_id: int) -> dict:
@@ -228,3 +244,23 @@ def test_role_rules(new_browser, people, username, url, status):
     b = new_browser()
     b.login(username)
     assert b.get(url).status_code == status
+
+
+@pytest.mark.parametrize("username,status", [
+    ("edu-410105001", 200),      # the requester
+    ("office-410105001", 404),   # the unit's own office did not ask for it
+    ("office-410105", 404),      # nor did the office above
+    ("viewer-41", 404),
+])
+def test_a_file_job_is_its_requesters_only(new_browser, objects, username, status):
+    job_id = objects["by_unit"]["410105001"]["job_id"]
+    b = new_browser()
+    assert b.login(username).status_code == 302
+    page = b.get(f"/street/410105001/tasks/export/{job_id}")
+    assert page.status_code == status
+    download = b.get(f"/street/410105001/tasks/export/{job_id}/download")
+    assert download.status_code == status
+    if status == 200:
+        assert download.get_data() == b"PK"  # the stored file itself
+    # Through another unit's workspace it is not there, even for its requester.
+    assert b.get(f"/district/410105/tasks/export/{job_id}").status_code == 404

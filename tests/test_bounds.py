@@ -39,7 +39,9 @@ def test_list_parameters_out_of_range(people, new_browser, path, query):
 
 
 @pytest.mark.parametrize("path", [f"{DIST}/tasks/{HUGE}/", f"{DIST}/meetings/{HUGE}/", f"{DIST}/tasks/0/",
-                                  f"{DIST}/meetings/2147483648/minutes"])
+                                  f"{DIST}/meetings/2147483648/minutes", f"{DIST}/tasks/export/{HUGE}",
+                                  f"{DIST}/tasks/export/2147483648/download", f"{DIST}/activities/import/{HUGE}",
+                                  f"{DIST}/tasks/export/0"])
 def test_ids_beyond_the_integer_range_are_not_found(people, new_browser, path):
     b = _login(new_browser, "office-410105")
     assert b.get(path).status_code == 404
@@ -56,6 +58,8 @@ def test_api_ids_beyond_the_integer_range_are_not_found(people, client, path):
 def test_the_largest_id_is_still_looked_up(people, new_browser):
     b = _login(new_browser, "office-410105")
     assert b.get(f"{DIST}/tasks/2147483647/").status_code == 404  # looked up, not found
+    assert b.get(f"{DIST}/tasks/export/2147483647").status_code == 404
+    assert b.get(f"{DIST}/activities/import/2147483647").status_code == 404
 
 
 # --- the Excel progress upload ------------------------------------------------------------------
