@@ -285,3 +285,129 @@ def test_a_write_during_a_running_refresh_is_not_lost(app, tree, people, run_in_
     assert figures["metrics"]["reports.received"] == 1 and figures["metrics"]["tasks.progress_weighted"] == 50
     assert figures["stale"] is False
     assert run_in_app(metrics.stored_values) == run_in_app(_expected_table)
+
+
+# --- the chain refresh sums only what changed ------------------------------------------------
+
+def _street_task(run_in_app, run_jobs, people, tree):
+    """A provincial task passed down to the streets, and an activity at the district (figures of
+    the province that a street's report leaves alone); every figure refreshed."""
+    from portal.clock import local_today
+    from portal.services import activities as asvc
+
+    office = lambda: db.session.get(User, people["office-41"].id)  # noqa: E731
+    root = run_in_app(lambda: svc.create_task(db.session.get(Unit, tree["41"].id), {
+        "title": "全省任务", "lead_department": "edu", "weight": 2, "due_date": "2099-01-01"}, by=office()).id)
+    run_in_app(lambda: svc.cascade_task(db.session.get(Task, root), "streets", by=office()))
+    run_in_app(lambda: asvc.create_activity(db.session.get(Unit, tree["410105"].id), {
+        "title": "讲座", "category": "care", "lead_department": "edu",
+        "start_date": local_today().isoformat(), "participants": {"youth": 3, "elders": 4, "others": 1},
+        "volunteers": 1, "volunteer_hours": 2, "funds": 30}, by=db.session.get(User, people["office-410105"].id)))
+    run_jobs()
+    return run_in_app(lambda: db.session.scalar(select(Task.id).where(
+        Task.root_id == root, Task.unit_id == tree["410105001"].id)))
+
+
+def _changes(before: dict, after: dict) -> dict:
+    """{unit_id: {(metric, period)}} of the stored figures that differ."""
+    out: dict = {}
+    for unit_id, key, period in set(before) | set(after):
+        if before.get((unit_id, key, period)) != after.get((unit_id, key, period)):
+            out.setdefault(unit_id, set()).add((key, period))
+    return out
+
+
+def test_a_street_report_reaches_every_ancestor_and_changes_nothing_else(app, tree, people, run_in_app,
+                                                                          run_jobs):
+    from portal.queue import discard_pending
+
+    street = tree["410105001"].id
+    chain = [street, tree["410105"].id, tree["4101"].id, tree["41"].id]
+    instance = _street_task(run_in_app, run_jobs, people, tree)
+    before = run_in_app(metrics.stored_values)
+    assert before == run_in_app(_expected_table)
+    province_before = run_in_app(lambda: metrics.read(db.session.get(Unit, tree["41"].id)))
+
+    def report():
+        svc.report_progress(db.session.get(Task, instance), {"percent": 40},
+                            by=db.session.get(User, people["edu-410105001"].id))
+        discard_pending()  # its refresh runs below
+    run_in_app(report)
+    assert run_in_app(metrics.dirty_unit_ids) == [street]
+    touched = run_in_app(lambda: metrics.refresh_chain(street))
+    after = run_in_app(metrics.stored_values)
+    # Every stored figure equals a recomputation: the province's progress moved with the street's ...
+    assert after == run_in_app(_expected_table)
+    province = run_in_app(lambda: metrics.read(db.session.get(Unit, tree["41"].id)))
+    assert province["metrics"]["tasks.progress_weighted"] == province_before["metrics"]["tasks.progress_weighted"] + 80
+    assert province["metrics"]["reports.received"] == province_before["metrics"]["reports.received"] + 1
+    assert province["metrics"]["activities.count"] == province_before["metrics"]["activities.count"] == 1
+    # ... the same figures changed at the street and each of its ancestors, nothing anywhere else;
+    # each written once as the street's own and once per level as a subtree.
+    changes = _changes(before, after)
+    assert set(changes) == set(chain)
+    assert ("tasks.progress_weighted", "current") in changes[street]
+    assert all(changes[unit_id] == changes[street] for unit_id in chain)
+    assert touched == len(changes[street]) * (1 + len(chain))
+
+
+def test_figures_gone_to_zero_at_a_street_leave_its_ancestors(app, tree, people, run_in_app, run_jobs):
+    from portal.queue import discard_pending
+
+    street = tree["410105001"].id
+    instance = _street_task(run_in_app, run_jobs, people, tree)
+    before = run_in_app(metrics.stored_values)
+    assert before[(tree["41"].id, "tasks.total", "current")][1] == 3
+
+    def cancel():
+        svc.cancel_task(db.session.get(Task, instance), "撤销", by=db.session.get(User, people["office-41"].id))
+        discard_pending()
+    run_in_app(cancel)
+    run_in_app(lambda: metrics.refresh_chain(street))
+    after = run_in_app(metrics.stored_values)
+    assert after == run_in_app(_expected_table)
+    # The street's task figures are gone (zero), each ancestor counts one task fewer.
+    assert (street, "tasks.total", "current") not in after
+    assert after[(tree["41"].id, "tasks.total", "current")][1] == 2
+    assert after[(tree["410105"].id, "tasks.total", "current")][1] == 1
+    assert run_in_app(lambda: metrics.read(db.session.get(Unit, tree["4101"].id)))["metrics"]["tasks.total"] == 2
+
+
+def test_a_refresh_with_nothing_changed_writes_and_sums_no_figure(app, tree, people, run_in_app, run_jobs):
+    from sqlalchemy import event, update
+
+    from portal.models import MetricState, MetricValue
+    from portal.queue import discard_pending
+
+    street = tree["410105001"].id
+    chain = {street, tree["410105"].id, tree["4101"].id, tree["41"].id}
+    _street_task(run_in_app, run_jobs, people, tree)
+    mv, ms = MetricValue.__table__, MetricState.__table__
+    rows = lambda: run_in_app(lambda: set(db.session.execute(select(mv)).all()))  # noqa: E731
+    before = rows()
+    assert before
+
+    def mark():  # a write that changes no figure (as an edit of a task's title)
+        metrics.mark_dirty([street])
+        discard_pending()
+        db.session.execute(update(ms).values(refreshed_at=datetime(2001, 1, 1)))
+    run_in_app(mark)
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "metric_values" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            touched = metrics.refresh_chain(street)
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+            db.session.remove()
+    assert touched == 0 and statements == []
+    assert rows() == before  # no figure rewritten: every computed_at as it was
+    # The state is kept all the same: the street is no longer dirty, the chain says when it was refreshed.
+    assert run_in_app(metrics.dirty_unit_ids) == []
+    refreshed = dict(run_in_app(lambda: db.session.execute(select(ms.c.unit_id, ms.c.refreshed_at)).all()))
+    assert {u for u, at in refreshed.items() if at != datetime(2001, 1, 1)} == chain
