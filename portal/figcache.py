@@ -96,12 +96,21 @@ def _key(code: str | None) -> str:
     return EPOCH_KEY + (f":{code}" if code else "")
 
 
+#: Epochs this process could not renew (the store did not answer after the commit): renewed before
+#: this process reads or keeps anything again. Meanwhile readers elsewhere find the same store
+#: down and compute; the refresh job, kept in the outbox, renews them too when it runs.
+_OWED: set = set()
+
+
 def _renew(codes: Iterable[str | None]) -> None:
     """New tokens for these epochs (None: the global one)."""
+    codes = set(codes) | _OWED
     tokens = {_key(code): uuid.uuid4().hex for code in codes}
     try:
         cache.set_many(tokens, timeout=0)
+        _OWED.difference_update(codes)
     except Exception as exc:  # noqa: BLE001 - the store down: readers compute
+        _OWED.update(codes)
         log.warning("figures cache: the epochs were not replaced (%s)", exc)
     if has_request_context():
         g.pop("_figures_epochs", None)
@@ -115,6 +124,10 @@ def new_epoch() -> None:
 def epochs(codes: Iterable[str | None]) -> list[str] | None:
     """The tokens of the global epoch (None) and of the units' subtrees (read once per request);
     None when the store does not answer."""
+    if _OWED:
+        _renew(())
+        if _OWED:
+            return None
     codes = list(codes)
     known = g.setdefault("_figures_epochs", {}) if has_request_context() else {}
     missing = [c for c in dict.fromkeys(codes) if c not in known]
