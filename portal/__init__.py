@@ -120,9 +120,12 @@ def _configure_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        from portal.services.notifications import load_with_unread
+
         try:
             uid, stamp = user_id.split(":", 1)
-            user = db.session.get(User, int(uid))
+            # One statement: the account, its memberships (with their units) and its unread count.
+            user = load_with_unread(int(uid))
         except (ValueError, TypeError):
             return None
         # The session ends on the server side when the account's session key is
@@ -290,3 +293,4 @@ def _register_template_helpers(app: Flask) -> None:
     @app.teardown_request
     def teardown(exc):
         g.pop("_memberships", None)
+        g.pop("_unread", None)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from portal.extensions import db
 from portal.models import Department, Notification, Role, User
@@ -36,6 +38,7 @@ def notify(user_id: int, kind: str, *, params: dict[str, Any], dedupe_key: str,
     if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
         return None
     note = Notification(user_id=user_id, kind=kind, params=params, link=link, dedupe_key=dedupe_key)
+    _forget_unread()
     db.session.add(note)
     db.session.flush()
     return note
@@ -61,18 +64,52 @@ def render(note: Notification) -> str:
     return str(template) % params if template else note.kind
 
 
+def _unread_of(user_id):
+    return select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None))
+
+
+def load_with_unread(user_id: int) -> Optional[User]:
+    """The account for a request, with its memberships (and their units) and its unread count,
+    in one statement: every page needs all three (access checks, the header's badge). The count
+    is kept for the request until a notification is written or read, or anything is committed."""
+    row = db.session.execute(
+        select(User, _unread_of(User.id).scalar_subquery()).where(User.id == user_id)
+        .options(joinedload(User.memberships))).unique().first()
+    if row is None:
+        return None
+    user, unread = row
+    if has_request_context():
+        g._unread = (user.id, unread or 0)
+    return user
+
+
 def unread_count(user: User) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+    kept = g.get("_unread") if has_request_context() else None
+    if kept is not None and kept[0] == user.id:
+        return kept[1]
+    return db.session.scalar(_unread_of(user.id)) or 0
+
+
+def _forget_unread() -> None:
+    if has_request_context():
+        g.pop("_unread", None)
+
+
+@event.listens_for(Session, "after_commit")
+def _unread_after_commit(session: Session) -> None:
+    _forget_unread()
 
 
 def mark_read(note: Notification, *, by: User) -> None:
     if note.read_at is None:
+        _forget_unread()
         note.read_at = utcnow()
         db.session.flush()
 
 
 def mark_all_read(user: User) -> int:
+    _forget_unread()
     result = db.session.execute(update(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=utcnow()))
     return result.rowcount or 0
