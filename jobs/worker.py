@@ -97,6 +97,20 @@ class PortalWorker(SimpleWorker):
             except Exception:  # noqa: BLE001 - Redis away for a moment: the next beat tries again
                 log.warning("heartbeat of job %s failed", job.id, exc_info=True)
 
+    def unsubscribe(self):
+        """RQ sends UNSUBSCRIBE and then stops its listener thread (redis-py's PubSubWorkerThread),
+        which by then may be waiting up to 60 s for a subscription again, or may not have started
+        yet (it raises its running flag when it starts, undoing a stop that came first): a worker
+        that found the queue empty waited the full second RQ gives the join at every exit. Here the
+        thread is let start, then stopped, so it ends on the UNSUBSCRIBE's own reply."""
+        thread = self.pubsub_thread
+        if thread:
+            deadline = time.monotonic() + 1
+            while thread.is_alive() and not thread._running.is_set() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            thread.stop()
+        super().unsubscribe()
+
     def _after_job(self) -> None:
         if self.max_memory_mb is not None:
             used = rss_mb()

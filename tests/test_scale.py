@@ -378,3 +378,33 @@ def test_worker_recycles_after_max_jobs_and_above_max_memory(app, tree):
     for job in jobs:
         job.refresh()
     assert [job.get_status() for job in jobs] == ["finished"] * 3
+
+
+def test_a_stopping_worker_ends_its_listener_thread_at_once(app, monkeypatch):
+    """RQ stopped the pub/sub listener thread after its UNSUBSCRIBE and joined it for up to a
+    second: a thread that had not started yet (as in a worker that found its queue empty) raised
+    its running flag again when it started and then waited 60 s for a subscription, so every such
+    worker's exit took a second. The portal's worker lets it start, then stops it."""
+    import time
+
+    import redis.client
+    from redis import Redis
+
+    from jobs.worker import PortalWorker
+
+    class StartsLate(redis.client.PubSubWorkerThread):
+        def run(self):
+            time.sleep(0.05)
+            super().run()
+
+    for late in (True, False):
+        if late:
+            monkeypatch.setattr(redis.client, "PubSubWorkerThread", StartsLate)
+        else:
+            monkeypatch.undo()
+        worker = PortalWorker(["portal-test-listener-" + RUN], connection=Redis.from_url(REDIS))
+        worker.subscribe()
+        if not late:
+            time.sleep(0.05)  # listening
+        worker.unsubscribe()
+        assert not worker.pubsub_thread.is_alive(), "the listener thread outlived its worker"
