@@ -230,9 +230,17 @@ def api_token(client, username: str, password: str = PASSWORD) -> dict:
 
 
 def run_worker_burst(env_overrides: dict | None = None) -> subprocess.CompletedProcess:
-    """A real RQ worker process (``python -m jobs.worker --burst``) on the same database."""
+    """A real RQ worker process (``python -m jobs.worker --burst``) on the same database: forked from
+    a warm server when it runs with the suite's environment (tests/worker_server.py), a fresh
+    interpreter when a test asks for another one."""
+    from tests import worker_server
+
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", _test_config()["SECRET_KEY"])  # the portal refuses to start without one
+    command = [sys.executable, "-m", "jobs.worker", "--burst"]
+    if not env_overrides and worker_server.can_serve(env):
+        status, output = worker_server.run_burst(env, timeout=120)
+        return subprocess.CompletedProcess(command, status, stdout=output, stderr=output)
     env.update(env_overrides or {})
     return subprocess.run([sys.executable, "-m", "jobs.worker", "--burst"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
