@@ -831,6 +831,7 @@ def main() -> int:
         "results": results,
         "notes": notes,
     }
+    os.makedirs(folder, exist_ok=True)  # BENCH_OUT may name a folder that does not exist yet
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(report, fh, ensure_ascii=False, indent=2, default=str)
     table = markdown(report)
