@@ -152,6 +152,22 @@ def test_the_page_shows_the_progress_and_polls_while_the_job_runs(app, browser, 
     assert browser.get(f"{LIST}export/{job_id}/download").status_code == 404  # not ready yet
 
 
+def test_an_upload_read_by_its_job_claims_no_row_count_before_the_job_counted_it(app, browser, people, run_in_app):
+    """The sheet's dimension counts its title and header rows (a 600-row sheet said 601): until the
+    job has read the rows, the page says it is reading the sheet, not "0 / 601"."""
+    def seed():
+        job = FileJob(kind="activities_import", unit_id=_unit("410105001").id,
+                      user_id=people["office-410105001"].id, params={}, state="running", progress_done=0,
+                      progress_total=None, file_name="登记.xlsx")
+        db.session.add(job)
+        db.session.flush()
+        return job.id
+    job_id = run_in_app(seed)
+    browser.login("office-410105001")
+    text = browser.get(f"/street/410105001/activities/import/{job_id}").get_data(as_text=True)
+    assert "正在读取表格…" in text and " / " not in text.split('id="file-job-progress"')[1].split("</p>")[0]
+
+
 def test_the_job_writes_its_progress_where_the_page_reads_it_while_it_runs(app, people, five_tasks, monkeypatch):
     """Progress goes out in short commits of its own: another connection reads it mid-job."""
     from jobs.file_jobs import run_file_job
@@ -248,6 +264,8 @@ def test_a_large_register_upload_is_checked_and_saved_by_a_job(app, new_browser,
     assert response.status_code == 302
     job_url = response.headers["Location"]
     assert re.fullmatch(r"/street/410105001/activities/import/\d+", job_url)
+    if app.config.get("REDIS_URL"):  # queued, not read yet: no row count claimed from the dimension
+        assert _jobs(app)[0].progress_total is None
     run_jobs()
     text = b.get(job_url).get_data(as_text=True)
     assert 'data-state="done"' in text and 'id="file-job-refused"' in text

@@ -23,7 +23,8 @@ def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, te
                           declared_rows: Optional[Callable[[bytes], int]] = None):
     """The view's response. ``read(data)`` gives rows, ``apply(rows)`` a result with
     ``errors`` and ``applied``; ``refused(n)`` and ``done(n)`` word the outcome.
-    ``background(data, rows, filename)``, for a sheet of more rows than ``IMPORT_INLINE_MAX_ROWS``,
+    ``background(data, rows, filename)``, for a sheet of more rows than ``IMPORT_INLINE_MAX_ROWS``
+    (``rows`` None when the sheet was not read here),
     asks for the job that reads and applies it and returns the job's page (sent there after the
     commit). ``declared_rows(data)``, the rows the sheet says it has (header included), tells a
     large sheet before it is read (reading 10,000 rows takes seconds; the job reads them)."""
@@ -41,7 +42,9 @@ def all_or_nothing_upload(*, read: Callable, apply: Callable, max_bytes: int, te
                 declared = declared_rows(data) - 1 if background is not None and declared_rows else 0
                 rows = read(data) if declared <= inline_max else None
                 if background is not None and (rows is None or len(rows) > inline_max):
-                    page = background(data, declared if rows is None else len(rows), upload.filename)
+                    # Not read here: the job counts the rows (the dimension includes title and header
+                    # rows, and may include blank ones), so the page shows no total until it has.
+                    page = background(data, None if rows is None else len(rows), upload.filename)
                     db.session.commit()
                     return redirect(page)
                 result = apply(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
+from typing import Optional
 from urllib.parse import quote
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
@@ -330,7 +331,7 @@ def import_register():
         declared_rows=lambda data: declared_sheet_rows(data, TEMPLATE_SHEET))
 
 
-def _import_in_background(data: bytes, rows: int, filename: str) -> str:
+def _import_in_background(data: bytes, rows: Optional[int], filename: str) -> str:
     """A large register upload: stored, and checked and saved by a job (all or nothing, as here)."""
     from portal.services import file_jobs
     from portal.uploads import sanitize_filename
