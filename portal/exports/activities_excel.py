@@ -23,15 +23,13 @@ from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
 from flask_babel import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from portal import access
 from portal.args import InputError
-from portal.exports.tasks_excel import (HEADER_SEARCH_ROWS, MAX_COLUMNS, MAX_ROWS, MAX_SCAN_ROWS, ImportResult,
-                                        RowError, _autofilter, _blank, _check_package, _date_cell,
-                                        _declared_rows, _header, _normalise_title, _not_a_workbook, _number, _raw,
-                                        _text_cell, _too_large)
+from portal.exports.tasks_excel import (ImportResult, RowError, _autofilter, _date_cell, _header, _normalise_title,
+                                        _number, _raw, _text_cell, read_upload_rows)
 from portal.clock import local_today
 from portal.exports.sheets import title_text
 from portal.models import Activity, ActivityCategory, Department, Unit, User
@@ -132,47 +130,10 @@ def _header_columns(row: tuple) -> Optional[dict[str, int]]:
 def read_register_sheet(data: bytes) -> list[RegisterRow]:
     """The data rows of the 活动登记 sheet (else the first sheet), below the header row found by its
     titles; empty rows skipped; bounded like the progress import."""
-    _check_package(data)
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    except Exception:  # not a zip, not a workbook, a damaged or encrypted file
-        raise _not_a_workbook()
-    try:
-        if not wb.worksheets:
-            raise _not_a_workbook()
-        ws = wb[TEMPLATE_SHEET] if TEMPLATE_SHEET in wb.sheetnames else wb.worksheets[0]
-        if not hasattr(ws, "iter_rows"):
-            ws = wb.worksheets[0]
-        if _declared_rows(ws) > MAX_SCAN_ROWS:
-            raise _too_large()
-        columns: Optional[dict[str, int]] = None
-        result: list[RegisterRow] = []
-        try:
-            for number, row in enumerate(ws.iter_rows(max_row=MAX_SCAN_ROWS + 1, max_col=MAX_COLUMNS), start=1):
-                if number > MAX_SCAN_ROWS:
-                    raise _too_large()
-                if columns is None:
-                    if number > HEADER_SEARCH_ROWS:
-                        break
-                    columns = _header_columns(row)
-                    continue
-                if all(_blank(cell.value) for cell in row):
-                    continue
-                if len(result) >= MAX_ROWS:
-                    raise ServiceError(_("The sheet has more than %(n)d rows: split it into several files.",
-                                         n=MAX_ROWS), "file")
-                result.append(RegisterRow(number, {key: _raw(row[i].value) if i < len(row) else None
-                                                   for key, i in columns.items()}))
-        except ServiceError:
-            raise
-        except Exception:  # a damaged sheet inside a valid zip
-            raise _not_a_workbook()
-        if columns is None:
-            raise ServiceError(_("The sheet “%(sheet)s” has no header row with the columns %(columns)s.",
-                                 sheet=ws.title, columns="开始日期、活动主题、活动类别"), "file")
-        return result
-    finally:
-        wb.close()
+    return read_upload_rows(
+        data, TEMPLATE_SHEET, _header_columns, "开始日期、活动主题、活动类别",
+        lambda number, row, columns: RegisterRow(number, {key: _raw(row[i].value) if i < len(row) else None
+                                                          for key, i in columns.items()}))
 
 
 # --- applying ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import unicodedata
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -424,11 +425,11 @@ def _declared_rows(ws) -> int:
         return 0
 
 
-def declared_sheet_rows(data: bytes, sheet: str) -> int:
-    """The rows the upload's sheet ``sheet`` (else its first) says it has, title and header rows
-    included (its dimension; 0 when it makes none), without reading a row: enough to tell a
-    large upload at once (10,000 rows: 0.01 s, where reading them takes 5-6 s). Refuses what
-    the readers refuse before they parse anything."""
+@contextmanager
+def _upload_sheet(data: bytes, sheet: str):
+    """The uploaded workbook's sheet ``sheet`` (else its first), opened read-only once its package
+    passed the checks: a file that is not a workbook, is damaged or encrypted, or has no sheet is
+    refused with the readers' message. Closed when the block ends."""
     _check_package(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
@@ -438,41 +439,38 @@ def declared_sheet_rows(data: bytes, sheet: str) -> int:
         if not wb.worksheets:
             raise _not_a_workbook()
         ws = wb[sheet] if sheet in wb.sheetnames else wb.worksheets[0]
-        declared = _declared_rows(ws) if hasattr(ws, "iter_rows") else 0
-        if declared > MAX_SCAN_ROWS:  # the readers refuse it: at once, not in a job
-            raise _too_large()
-        return declared
+        if not hasattr(ws, "iter_rows"):  # a chart sheet of that name
+            ws = wb.worksheets[0]
+        yield ws
     finally:
         wb.close()
 
 
-def read_progress_sheet(data: bytes) -> list[ProgressRow]:
-    """The data rows of an uploaded workbook's 进度报送 sheet (else its first
-    sheet), below the header row found by its column titles; empty rows skipped.
-    The work is bounded: at most :data:`MAX_SCAN_ROWS` rows are scanned, blank
-    ones included, and oversized packages are refused before they are parsed."""
-    _check_package(data)
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    except Exception:  # not a zip, not a workbook, a damaged or encrypted file
-        raise _not_a_workbook()
-    try:
-        if not wb.worksheets:
-            raise _not_a_workbook()
-        ws = wb[TEMPLATE_SHEET] if TEMPLATE_SHEET in wb.sheetnames else wb.worksheets[0]
-        if not hasattr(ws, "iter_rows"):  # a chart sheet of that name
-            ws = wb.worksheets[0]
-        columns: Optional[dict[str, int]] = None
-        result: list[ProgressRow] = []
+def declared_sheet_rows(data: bytes, sheet: str) -> int:
+    """The rows the upload's sheet ``sheet`` (else its first) says it has, title and header rows
+    included (its dimension; 0 when it makes none), without reading a row: enough to tell a
+    large upload at once (10,000 rows: 0.01 s, where reading them takes 5-6 s). Refuses what
+    the readers refuse before they parse anything."""
+    with _upload_sheet(data, sheet) as ws:
+        declared = _declared_rows(ws)
+        if declared > MAX_SCAN_ROWS:  # the readers refuse it: at once, not in a job
+            raise _too_large()
+        return declared
 
-        def value(row: tuple, key: str) -> Any:
-            index = columns.get(key)
-            if index is None or index >= len(row):
-                return None
-            return _percent(row[index]) if key == "percent" else _raw(row[index].value)
 
+def read_upload_rows(data: bytes, sheet: str, header_columns: Callable[[tuple], Optional[dict[str, int]]],
+                     expected: str, make: Callable[[int, tuple, dict[str, int]], Any]) -> list:
+    """``make(Excel row number, cells, columns)`` for every data row of the upload's sheet ``sheet``
+    (else its first), below the header row that ``header_columns`` finds within the first
+    :data:`HEADER_SEARCH_ROWS` rows; empty rows skipped. The work is bounded: at most
+    :data:`MAX_SCAN_ROWS` rows are scanned, blank ones included, at most :data:`MAX_ROWS` kept, and
+    oversized packages are refused before they are parsed. ``expected`` names the header's
+    columns in the message for a sheet without one."""
+    with _upload_sheet(data, sheet) as ws:
         if _declared_rows(ws) > MAX_SCAN_ROWS:
             raise _too_large()
+        columns: Optional[dict[str, int]] = None
+        result: list = []
         try:
             # Read-only rows come in order, gaps filled with empty rows: the count is Excel's row number.
             # One row past the cap is read, to tell a sheet at the cap from one beyond it.
@@ -482,27 +480,38 @@ def read_progress_sheet(data: bytes) -> list[ProgressRow]:
                 if columns is None:
                     if number > HEADER_SEARCH_ROWS:
                         break
-                    columns = _header_columns(row)
+                    columns = header_columns(row)
                     continue
                 if all(_blank(cell.value) for cell in row):
                     continue
                 if len(result) >= MAX_ROWS:
                     raise ServiceError(_("The sheet has more than %(n)d rows: split it into several files.",
                                          n=MAX_ROWS), "file")
-                result.append(ProgressRow(row_number=number, task_id=value(row, "task_id"),
-                                          percent=value(row, "percent"),
-                                          actual_value=value(row, "actual_value"),
-                                          narrative=value(row, "narrative")))
+                result.append(make(number, row, columns))
         except ServiceError:
             raise
         except Exception:  # a damaged sheet inside a valid zip
             raise _not_a_workbook()
         if columns is None:
             raise ServiceError(_("The sheet “%(sheet)s” has no header row with the columns %(columns)s.",
-                                 sheet=ws.title, columns="任务编号 (task_id)、进度(%) (percent)"), "file")
+                                 sheet=ws.title, columns=expected), "file")
         return result
-    finally:
-        wb.close()
+
+
+def read_progress_sheet(data: bytes) -> list[ProgressRow]:
+    """The data rows of an uploaded workbook's 进度报送 sheet (else its first
+    sheet), below the header row found by its column titles; empty rows skipped;
+    bounded as :func:`read_upload_rows` says."""
+    def make(number: int, row: tuple, columns: dict[str, int]) -> ProgressRow:
+        def value(key: str) -> Any:
+            index = columns.get(key)
+            if index is None or index >= len(row):
+                return None
+            return _percent(row[index]) if key == "percent" else _raw(row[index].value)
+        return ProgressRow(row_number=number, task_id=value("task_id"), percent=value("percent"),
+                           actual_value=value("actual_value"), narrative=value("narrative"))
+
+    return read_upload_rows(data, TEMPLATE_SHEET, _header_columns, "任务编号 (task_id)、进度(%) (percent)", make)
 
 
 # --- applying the rows -----------------------------------------------------------------------
