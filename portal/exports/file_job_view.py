@@ -7,8 +7,6 @@ requester once they may not, gets 404 (as for a page that is not there).
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from flask import Response, abort, g, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
@@ -44,19 +42,8 @@ def job_page(job: FileJob, *, title: str, page_url: str, back_url: str, back_lab
 
 def send_job_file(job: FileJob, ascii_name: str) -> Response:
     """The prepared file, under its name (任务清单-金水区-2026-11-30.xlsx); 404 until it is there."""
-    from portal.uploads import StoredFileNotFound, open_stored
+    from portal.downloads import stored_attachment
 
-    if job.state != "done" or not job.stored_name:
+    if job.state != "done":
         abort(404)
-    try:
-        path = open_stored(job.stored_name)
-    except StoredFileNotFound:
-        abort(404)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
-                                               f"filename*=UTF-8''{quote(job.file_name or ascii_name)}")
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return stored_attachment(job.stored_name, XLSX, job.file_name or ascii_name, ascii_name)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 from typing import Optional
-from urllib.parse import quote
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -298,6 +297,7 @@ def delete_file(activity_id: int, file_id: int):
 
 @bp.route("/export.xlsx")
 def export():
+    from portal.downloads import attachment
     from portal.exports.activities_excel import export_activities
 
     f = _filters()
@@ -306,10 +306,7 @@ def export():
     data = export_activities(rows, departments=Department.all(), categories=ActivityCategory.all(), today=today,
                              unit=g.unit, scope=f["scope"])
     name = f"活动登记-{g.unit.name}-{today.isoformat()}.xlsx"
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"activities.xlsx\"; "
-                                               f"filename*=UTF-8''{quote(name)}")
-    return response
+    return attachment(data, XLSX, name, "activities.xlsx")
 
 
 @bp.route("/import", methods=["GET", "POST"])

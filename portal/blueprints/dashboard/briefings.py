@@ -7,7 +7,7 @@ units below (``access.can_read_briefings``); issuing: its office (``access.can_r
 """
 from __future__ import annotations
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -87,20 +87,10 @@ def briefing(briefing_id: int):
 
 @bp.route("/briefings/<int:briefing_id>/download")
 def download_briefing(briefing_id: int):
-    from urllib.parse import quote
-
-    from portal.uploads import StoredFileNotFound, open_stored
+    from portal.downloads import stored_attachment
 
     found = _briefing_or_404(briefing_id)
-    if found.state != "done" or not found.stored_name:
+    if found.state != "done":
         abort(404)
-    try:
-        path = open_stored(found.stored_name)
-    except StoredFileNotFound:
-        abort(404)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                    headers={"Content-Disposition": f"attachment; filename=\"{svc.ascii_download_name(found)}\"; "
-                                                    f"filename*=UTF-8''{quote(svc.download_name(found))}",
-                             "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+    return stored_attachment(found.stored_name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                             svc.download_name(found), svc.ascii_download_name(found))

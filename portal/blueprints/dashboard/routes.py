@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -276,10 +276,8 @@ def owed(child_code: str):
 
 @bp.route("/export.xlsx")
 def export():
-    from urllib.parse import quote
-
+    from portal.downloads import attachment
     from portal.exports.dashboard_excel import workbook
-
     from portal.models import Department
 
     unit, period, department = g.unit, _period(), _department()
@@ -302,8 +300,7 @@ def export():
             if below else build())
     name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
     ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"})
+    return attachment(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name, ascii_name)
 
 
 def record_link(row, units) -> str | None:

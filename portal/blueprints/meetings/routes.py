@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime
-from urllib.parse import quote
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -382,10 +381,9 @@ def revision(meeting_id: int, number: int):
 
 def _download(data: bytes, filename: str, ascii_name: str, mimetype: str) -> Response:
     """``filename`` (UTF-8) for current browsers, ``ascii_name`` for the rest: distinct per document."""
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
-                                               f"filename*=UTF-8''{quote(filename)}")
-    return response
+    from portal.downloads import attachment
+
+    return attachment(data, mimetype, filename, ascii_name)
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -453,10 +453,9 @@ def export():
     """The list as Excel. Up to ``EXPORT_INLINE_MAX_ROWS`` rows it is written now; a longer list is
     prepared by a job (asked for with a form: a link followed is no request for work), and the job's
     page shows its progress and then the same file."""
-    from urllib.parse import quote
+    from flask import current_app
 
-    from flask import Response, current_app
-
+    from portal.downloads import attachment
     from portal.exports.tasks_excel import list_file_name, list_workbook
     from portal.pagination import capped_count
     from portal.services import file_jobs
@@ -478,10 +477,7 @@ def export():
     if request.method == "POST":  # the list has become short meanwhile: its file at once
         return redirect(url_for(".export", **request.args))
     data = list_workbook(g.unit, current_user, filters, today=ctx["today"])
-    response = Response(data, mimetype=XLSX)
-    name = list_file_name(g.unit, ctx["today"])
-    response.headers["Content-Disposition"] = f"attachment; filename=\"tasks.xlsx\"; filename*=UTF-8''{quote(name)}"
-    return response
+    return attachment(data, XLSX, list_file_name(g.unit, ctx["today"]), "tasks.xlsx")
 
 
 @bp.route("/export/<int:job_id>")
