@@ -32,17 +32,20 @@ def home():
     children = paginate(_children_query(unit, q)) if below else None
     if request.headers.get("HX-Request") and children is not None:
         return render_template("workspace/_children.html", unit=unit, children=children, q=q)
+    # The names the page shows, as plain rows (not the accounts and memberships: 35 of them at the
+    # province, each with its unit, cost more than the rest of the query).
     seats = db.session.execute(
-        select(Membership, User).join(User, User.id == Membership.user_id)
+        select(Membership.role, Membership.department_code, User.display_name)
+        .join(User, User.id == Membership.user_id)
         .where(Membership.unit_id == unit.id, User.active.is_(True))
         .order_by(Membership.role, User.display_name)).all()
-    liaisons: dict[str, list[User]] = {}
-    office: list[tuple[Membership, User]] = []
-    for membership, user in seats:
-        if membership.role == Role.LIAISON.value:
-            liaisons.setdefault(membership.department_code, []).append(user)
-        elif membership.role_enum.is_office:
-            office.append((membership, user))
+    liaisons: dict[str, list[str]] = {}
+    office: list[tuple[Role, str]] = []
+    for role, department_code, name in seats:
+        if role == Role.LIAISON.value:
+            liaisons.setdefault(department_code, []).append(name)
+        elif Role(role).is_office:
+            office.append((Role(role), name))
     return render_template(
         "workspace/home.html", unit=unit, children=children, q=q,
         departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
