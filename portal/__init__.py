@@ -112,8 +112,6 @@ def _check_secret_key(app: Flask) -> None:
 
 
 def _configure_login(app: Flask) -> None:
-    from portal.models import User
-
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from typing import Optional
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _context = None
 _server_env: Optional[dict] = None
 
@@ -35,16 +36,25 @@ def _preload() -> list[str]:
     return names
 
 
+#: Set by pytest for every test (its name): not read by the portal or the worker.
+_PER_TEST = ("PYTEST_CURRENT_TEST",)
+
+
+def _relevant(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k not in _PER_TEST}
+
+
 def can_serve(env: dict) -> bool:
     """Whether a worker with this environment may come from the fork server."""
-    return _server_env is None or env == _server_env
+    return _server_env is None or _relevant(env) == _server_env
 
 
-def _burst(env: dict, output: str) -> None:
+def _burst(env: dict, output: str, cwd: str) -> None:
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    os.chdir(cwd)  # where `python -m jobs.worker` runs: the repository
     os.environ.clear()
     os.environ.update(env)
     from jobs.worker import main
@@ -62,11 +72,11 @@ def run_burst(env: dict, timeout: float) -> tuple[int, str]:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(_preload())
         # The server starts with this process's environment; ``env`` is it with the suite's SECRET_KEY.
-        _server_env = dict(env)
+        _server_env = _relevant(env)
     with tempfile.NamedTemporaryFile(prefix="portal-worker-", suffix=".log", delete=False) as fh:
         output = fh.name
     try:
-        process = _context.Process(target=_burst, args=(env, output), name="rq-burst-worker")
+        process = _context.Process(target=_burst, args=(env, output, ROOT), name="rq-burst-worker")
         process.start()
         process.join(timeout)
         if process.is_alive():
@@ -74,6 +84,9 @@ def run_burst(env: dict, timeout: float) -> tuple[int, str]:
             process.join()
             raise TimeoutError(f"the burst worker did not finish within {timeout} s")
         with open(output, encoding="utf-8", errors="replace") as fh:
-            return process.exitcode, fh.read()
+            printed = fh.read()
+        if process.exitcode and not printed:
+            printed = "the forked worker failed before its output was captured: see the fork server's stderr"
+        return process.exitcode, printed
     finally:
         os.unlink(output)
