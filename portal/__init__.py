@@ -112,14 +112,14 @@ def _check_secret_key(app: Flask) -> None:
 
 
 def _configure_login(app: Flask) -> None:
+    from portal.services.notifications import load_with_unread
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from portal.services.notifications import load_with_unread
-
         try:
             uid, stamp = user_id.split(":", 1)
             # One statement: the account, its memberships (with their units) and its unread count.

@@ -6,6 +6,9 @@ from urllib.parse import quote
 
 from flask import Response, abort
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
 
 def attachment(data: bytes, mimetype: str, name: str, ascii_name: str, *, private: bool = False) -> Response:
     """``data`` as a download called ``name`` (任务清单-金水区-2026-11-30.xlsx), ``ascii_name``

@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from portal import access
 from portal.access import Permission
+from portal.downloads import XLSX
 from portal.extensions import db
 from portal.models import FileJob
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def job_or_404(job_id: int, kind: str) -> FileJob:

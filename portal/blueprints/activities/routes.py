@@ -22,6 +22,7 @@ from portal import access, args
 from portal.access import Permission
 from portal.blueprints.activities import bp
 from portal.clock import local_today
+from portal.downloads import XLSX
 from portal.extensions import db
 from portal.models import Activity, ActivityCategory, ActivityFile, AuditLog, Department, TeamMember
 from portal.pagination import paginate
@@ -31,7 +32,6 @@ from portal.services import PermissionDenied, ServiceError
 from portal.services import activities as svc
 
 EXPORT_LIMIT = 20_000
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORM_FIELDS = ("title", "category", "start_date", "end_date", "place", "lead_department", "youth", "elders",
                "others", "volunteers", "volunteer_hours", "funds", "donated_goods", "narrative")
 

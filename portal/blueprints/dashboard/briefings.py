@@ -87,10 +87,9 @@ def briefing(briefing_id: int):
 
 @bp.route("/briefings/<int:briefing_id>/download")
 def download_briefing(briefing_id: int):
-    from portal.downloads import stored_attachment
+    from portal.downloads import DOCX, stored_attachment
 
     found = _briefing_or_404(briefing_id)
     if found.state != "done":
         abort(404)
-    return stored_attachment(found.stored_name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                             svc.download_name(found), svc.ascii_download_name(found))
+    return stored_attachment(found.stored_name, DOCX, svc.download_name(found), svc.ascii_download_name(found))

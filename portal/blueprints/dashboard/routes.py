@@ -276,7 +276,7 @@ def owed(child_code: str):
 
 @bp.route("/export.xlsx")
 def export():
-    from portal.downloads import attachment
+    from portal.downloads import XLSX, attachment
     from portal.exports.dashboard_excel import workbook
     from portal.models import Department
 
@@ -300,7 +300,7 @@ def export():
             if below else build())
     name = f"{unit.name}-{_('Consolidated view')}-{period}-{local_today():%Y%m%d}.xlsx"
     ascii_name = f"dashboard-{unit.code}-{period}-{local_today():%Y%m%d}.xlsx"
-    return attachment(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name, ascii_name)
+    return attachment(data, XLSX, name, ascii_name)
 
 
 def record_link(row, units) -> str | None:

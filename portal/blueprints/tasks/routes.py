@@ -441,7 +441,7 @@ def from_decision(decision_id: int):
 # --- Excel: export of the list, all-or-nothing import of progress ---------------------------
 
 EXPORT_LIMIT = 20_000
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from portal.downloads import XLSX  # noqa: E402
 
 
 #: The list's filters a task list download is written with (the direct one and a job's).

@@ -41,11 +41,12 @@ def home():
         .order_by(Membership.role, User.display_name)).all()
     liaisons: dict[str, list[str]] = {}
     office: list[tuple[Role, str]] = []
-    for role, department_code, name in seats:
-        if role == Role.LIAISON.value:
+    for role_value, department_code, name in seats:
+        role = Role(role_value)
+        if role is Role.LIAISON:
             liaisons.setdefault(department_code, []).append(name)
-        elif Role(role).is_office:
-            office.append((Role(role), name))
+        elif role.is_office:
+            office.append((role, name))
     return render_template(
         "workspace/home.html", unit=unit, children=children, q=q,
         departments=Department.all(), liaisons=liaisons, office=office, upcoming=_upcoming_meetings(unit),
